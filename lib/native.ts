@@ -1,0 +1,107 @@
+// The contract between lib/ and the native addon (native/). The addon is a
+// thin core: it binds the port, runs libavformat's RTMP listener on a thread
+// of its own and reports what happens as batches of events. Every policy
+// (stream-key checks, authorize, keep-alive bookkeeping, timeouts as options,
+// events, async iteration) lives in TypeScript.
+
+/** An error as the addon reports it: a stable code and, for FFmpeg errors, the AVERROR. */
+export interface NativeError {
+  code: string; // 'EADDRINUSE', 'ECONNRESET', 'ERR_FFMPEG_INVALIDDATA', ...
+  message: string;
+  averror?: number; // negative AVERROR value when FFmpeg reported it
+}
+
+export interface NativeStreamInfo {
+  index: number;
+  type: 'video' | 'audio' | 'data';
+  codec: string; // FFmpeg codec name: 'h264', 'aac', 'hevc', 'av1', ...
+  profile?: string;
+  level?: number;
+  width?: number;
+  height?: number;
+  frameRate?: [number, number];
+  sampleRate?: number;
+  channels?: number;
+  bitRate?: number;
+  timeBase: [number, number];
+  extradata: Buffer;
+}
+
+/** Doubles per packet in NativePacketBatch.meta. */
+export const PACKET_META_FIELDS = 6;
+/** Offsets into one packet's slice of NativePacketBatch.meta. */
+export const enum PacketMeta {
+  StreamIndex = 0,
+  Pts = 1, // AV_NOPTS_VALUE is reported as NaN
+  Dts = 2,
+  Duration = 3,
+  Flags = 4, // bit 0: keyframe, bit 1: corrupt
+  Size = 5,
+}
+
+export interface NativePacketBatch {
+  type: 'packets';
+  meta: Float64Array; // PACKET_META_FIELDS doubles per packet, in read order
+  data: Buffer[]; // one Buffer per packet, zero-copy over the AVPacket where allowed
+  bytes: number; // sum of sizes: hand it back with release() once consumed
+}
+
+export type NativeEvent =
+  /** TCP connection accepted; the RTMP handshake starts (handshake timeout runs from here). */
+  | { type: 'connection'; remoteAddress: string; remotePort: number }
+  /** The publisher sent connect + publish. The reader waits for authorize(ticket, verdict). */
+  | { type: 'authorize'; ticket: number; app: string; streamKey: string; remoteAddress: string; remotePort: number }
+  /** The connection failed before publishing started. */
+  | { type: 'rejected'; reason: 'handshake-timeout' | 'protocol-error'; remoteAddress: string; remotePort: number; error?: NativeError }
+  /** Streams are known (within the probe budget of the first media packet); packets follow. */
+  | { type: 'session'; streams: NativeStreamInfo[]; metadata: Record<string, string> }
+  /** A stream that appeared after 'session'; its packets follow this event. */
+  | { type: 'stream'; stream: NativeStreamInfo }
+  /** onMetaData changed mid-session. */
+  | { type: 'metadata'; metadata: Record<string, string> }
+  | NativePacketBatch
+  /** The session ended; every packet read before it was delivered before this event. */
+  | { type: 'end'; reason: 'eof' | 'idle-timeout' | 'error' | 'closed'; error?: NativeError }
+  /** An FFmpeg log line from this listener's thread, already filtered by logLevel. */
+  | { type: 'log'; level: number; message: string }
+  /** The reader thread ended by itself (keepAlive false, or a fatal listen error). */
+  | { type: 'stopped'; error?: NativeError };
+
+export interface NativeListenerOptions {
+  host: string; // IP literal or name to bind ('0.0.0.0', '127.0.0.1', '::')
+  port: number; // 0 picks a free port
+  app: string; // the URL's app path (without leading and trailing '/')
+  streamKey: string; // the URL's last segment (FFmpeg compares it and only warns)
+  keepAlive: boolean;
+  highWaterMarkBytes: number;
+  handshakeTimeoutMs: number;
+  idleTimeoutMs: number;
+  probeMs: number; // how long after the first media packet to wait for the other announced streams
+  logLevel: number; // AV_LOG_* value; lines above it are not reported
+}
+
+export interface NativeListener {
+  /** Binds and listens synchronously, then starts the reader thread. Throws an Error with `code` (EADDRINUSE, EACCES, ...). */
+  listen(): { host: string; port: number };
+  /** The verdict for an 'authorize' event. */
+  authorize(ticket: number, allow: boolean): void;
+  /** Bytes of delivered packets that JS has consumed; the reader waits while more than highWaterMarkBytes are outstanding. */
+  release(bytes: number): void;
+  /** Stops the reader, closes every socket, joins the thread. Idempotent; no event is delivered after it returns. */
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+export interface BuildInfo {
+  addonVersion: string;
+  ffmpegVersion: string;
+  libavformatVersion: string;
+  configuration: string;
+  license: string;
+}
+
+export interface NativeBinding {
+  Listener: new (options: NativeListenerOptions, onEvents: (events: NativeEvent[]) => void) => NativeListener;
+  buildInfo(): BuildInfo;
+}

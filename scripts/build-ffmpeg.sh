@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Builds the minimal, static, LGPL FFmpeg that the addon links, into deps/.
+#
+# Source, in this order:
+#   1. RTMP_INGEST_FFMPEG_TARBALL=/path/to/ffmpeg-9.0.2.tar.xz (any upstream or
+#      Debian .orig tarball of the pinned release; its SHA-256 must match);
+#   2. a cached copy in deps/src/;
+#   3. Debian's source archive (`apt-get source --download-only`), through a
+#      private apt directory so the machine's apt configuration is untouched.
+# The build is cached by a stamp over version, configure line and patches, so
+# rebuilding the addon does not rebuild FFmpeg.
+set -euo pipefail
+
+# 9.0.x: the first release line that pins Enhanced RTMP v2 (HEVC, AV1, VP9,
+# multitrack) in the flv demuxer. SHA-256 of ffmpeg_9.0.2.orig.tar.xz, which
+# is upstream's ffmpeg-9.0.2.tar.xz renamed.
+FFMPEG_VERSION=9.0.2
+FFMPEG_SHA256=8c3850283eb25fa026482078a04051e0be17347b09ef81a0849bec15a96e002e
+DEBIAN_SUITES="forky sid trixie"
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+deps=${RTMP_INGEST_DEPS_DIR:-$root/deps}
+prefix=$deps/ffmpeg
+src_cache=$deps/src
+tarball=$src_cache/ffmpeg_$FFMPEG_VERSION.orig.tar.xz
+patches=$root/scripts/ffmpeg-patches
+jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+
+# Only what ingest needs: the RTMP listener, the FLV demuxers and the parsers
+# that fill in stream parameters. No decoders, no encoders, no GPL parts, no
+# external libraries. x86 assembly is off so no nasm is needed; the parsers
+# spend little time in it.
+configure_flags=(
+  --disable-everything --disable-autodetect --disable-programs --disable-doc
+  --disable-avdevice --disable-swscale --disable-swresample --disable-avfilter
+  --disable-x86asm --disable-debug
+  --enable-static --disable-shared --enable-pic
+  --enable-network --enable-protocol=rtmp,tcp,file
+  --enable-demuxer=flv,live_flv
+  --enable-parser=h264,hevc,av1,vp9,aac,opus,mpegaudio
+  --extra-cflags=-fvisibility=hidden
+)
+
+log() { printf 'build-ffmpeg: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+sha_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+stamp_value() {
+  {
+    echo "$FFMPEG_VERSION $FFMPEG_SHA256"
+    printf '%s\n' "${configure_flags[@]}"
+    cat "$patches"/*.patch
+    ${CC:-cc} --version 2>/dev/null | head -1
+  } | sha256sum | cut -d' ' -f1
+}
+
+if [[ -f $prefix/.stamp && "$(cat "$prefix/.stamp")" == "$(stamp_value)" ]]; then
+  log "FFmpeg $FFMPEG_VERSION is up to date in $prefix"
+  exit 0
+fi
+
+fetch_from_debian() {
+  local status=0 apt_dir
+  apt_dir=$(mktemp -d)
+  fetch_into "$apt_dir" || status=$?
+  rm -rf "$apt_dir"
+  return $status
+}
+
+fetch_into() {
+  local apt_dir=$1 version
+  mkdir -p "$apt_dir/lists/partial" "$apt_dir/sources.d" "$apt_dir/download"
+  cat >"$apt_dir/sources.d/ffmpeg-src.sources" <<EOF
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: $DEBIAN_SUITES
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+  local apt_opts=(-o "Dir::Etc::SourceList=/dev/null" -o "Dir::Etc::SourceParts=$apt_dir/sources.d"
+    -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o "APT::Sandbox::User=root")
+  log "looking for ffmpeg $FFMPEG_VERSION in Debian's source archive ($DEBIAN_SUITES)"
+  apt-get "${apt_opts[@]}" -qq update >&2 || return 1
+  # Any Debian revision of the pinned upstream release has the same orig tarball.
+  version=$(apt-cache "${apt_opts[@]}" showsrc ffmpeg 2>/dev/null |
+    sed -n 's/^Version: //p' | grep -E "^([0-9]+:)?$FFMPEG_VERSION-" | head -1) || true
+  [[ -n $version ]] || return 1
+  log "downloading the source of ffmpeg $version"
+  # The .dsc or the Debian tarball may be gone from the pool while the orig
+  # tarball is still there: judge by the file we need, not by apt's status.
+  (cd "$apt_dir/download" && apt-get "${apt_opts[@]}" -qq source --download-only "ffmpeg=$version" >&2) || true
+  [[ -f $apt_dir/download/ffmpeg_$FFMPEG_VERSION.orig.tar.xz ]] || return 1
+  mkdir -p "$src_cache"
+  mv "$apt_dir/download/ffmpeg_$FFMPEG_VERSION.orig.tar.xz" "$tarball.part"
+  mv "$tarball.part" "$tarball"
+}
+
+how_to_supply="Download ffmpeg-$FFMPEG_VERSION.tar.xz (SHA-256 $FFMPEG_SHA256) from ffmpeg.org/releases
+and run again with RTMP_INGEST_FFMPEG_TARBALL=/path/to/ffmpeg-$FFMPEG_VERSION.tar.xz"
+
+if [[ -n ${RTMP_INGEST_FFMPEG_TARBALL:-} ]]; then
+  [[ -f $RTMP_INGEST_FFMPEG_TARBALL ]] || die "RTMP_INGEST_FFMPEG_TARBALL=$RTMP_INGEST_FFMPEG_TARBALL does not exist"
+  [[ "$(sha_of "$RTMP_INGEST_FFMPEG_TARBALL")" == "$FFMPEG_SHA256" ]] ||
+    die "$RTMP_INGEST_FFMPEG_TARBALL is not ffmpeg $FFMPEG_VERSION (SHA-256 mismatch; expected $FFMPEG_SHA256)"
+  mkdir -p "$src_cache"
+  cp "$RTMP_INGEST_FFMPEG_TARBALL" "$tarball"
+elif [[ ! -f $tarball || "$(sha_of "$tarball")" != "$FFMPEG_SHA256" ]]; then
+  rm -f "$tarball"
+  command -v apt-get >/dev/null || die "no apt-get here to fetch the FFmpeg source.
+$how_to_supply"
+  fetch_from_debian || die "Debian's archive no longer has ffmpeg $FFMPEG_VERSION.
+$how_to_supply"
+fi
+[[ "$(sha_of "$tarball")" == "$FFMPEG_SHA256" ]] || {
+  rm -f "$tarball"
+  die "the downloaded tarball's SHA-256 does not match $FFMPEG_SHA256"
+}
+
+work=$(mktemp -d "$deps/ffmpeg-build.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+log "unpacking and patching"
+tar -xJf "$tarball" -C "$work"
+srcdir=$work/ffmpeg-$FFMPEG_VERSION
+for p in "$patches"/*.patch; do
+  patch -s -p1 -d "$srcdir" <"$p" || die "patch $(basename "$p") does not apply"
+done
+
+log "configuring: ${configure_flags[*]}"
+rm -rf "$prefix"
+(cd "$srcdir" && ./configure --prefix="$prefix" "${configure_flags[@]}" >"$work/configure.log" 2>&1) || {
+  tail -30 "$work/configure.log" >&2
+  die "configure failed"
+}
+log "building with $jobs jobs"
+make -C "$srcdir" -j"$jobs" >"$work/make.log" 2>&1 || {
+  tail -40 "$work/make.log" >&2
+  die "make failed"
+}
+make -C "$srcdir" install >"$work/install.log" 2>&1 || die "make install failed"
+install -m 0644 "$srcdir/COPYING.LGPLv2.1" "$prefix/COPYING.LGPLv2.1"
+cp -r "$patches" "$prefix/patches"
+stamp_value >"$prefix/.stamp"
+log "FFmpeg $FFMPEG_VERSION installed in $prefix"
