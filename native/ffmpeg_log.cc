@@ -1,0 +1,63 @@
+#include "ffmpeg_log.h"
+
+#include <cstdarg>
+#include <mutex>
+#include <string>
+
+extern "C" {
+#include <libavutil/log.h>
+}
+
+namespace rtmp_ingest {
+
+namespace {
+
+struct ThreadRoute {
+  EventQueue* queue = nullptr;
+  int level = AV_LOG_ERROR;
+  int print_prefix = 1;
+  std::string partial;  // FFmpeg often logs one line in several calls
+};
+
+thread_local ThreadRoute t_route;
+
+void Callback(void* avcl, int level, const char* fmt, va_list args) {
+  ThreadRoute& route = t_route;
+  if (level >= 0) level &= 0xff;  // strip the colour tint bits
+  if (!route.queue || level > route.level) return;
+  char line[1024];
+  av_log_format_line2(avcl, level, fmt, args, line, sizeof(line), &route.print_prefix);
+  route.partial += line;
+  if (route.partial.empty() || route.partial.back() != '\n') return;
+  route.partial.pop_back();
+  Event event(Event::Kind::Log);
+  event.level = level;
+  event.message = std::move(route.partial);
+  route.partial.clear();
+  route.queue->Push(std::move(event));
+}
+
+}  // namespace
+
+void InstallLogCallback(int level) {
+  static std::once_flag once;
+  static std::mutex level_mu;
+  std::call_once(once, [] { av_log_set_callback(Callback); });
+  // The callback sees every line and filters per listener; the global level
+  // only gates FFmpeg's costly debug work (packet dumps), so it rises to the
+  // most verbose level any listener asked for and never drops.
+  std::lock_guard<std::mutex> lock(level_mu);
+  if (level > av_log_get_level()) av_log_set_level(level);
+}
+
+ScopedLogRoute::ScopedLogRoute(EventQueue* queue, int level) {
+  t_route.queue = queue;
+  t_route.level = level;
+}
+
+ScopedLogRoute::~ScopedLogRoute() {
+  t_route.queue = nullptr;
+  t_route.partial.clear();
+}
+
+}  // namespace rtmp_ingest

@@ -1,0 +1,171 @@
+#include "listener.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "js_convert.h"
+
+namespace rtmp_ingest {
+
+namespace {
+
+void ThrowCoded(Napi::Env env, const ErrorInfo& error) {
+  Napi::Error e = Napi::Error::New(env, error.message);
+  e.Set("code", Napi::String::New(env, error.code));
+  if (error.averror != 0) e.Set("averror", Napi::Number::New(env, error.averror));
+  e.ThrowAsJavaScriptException();
+}
+
+int64_t IntOption(const Napi::Object& o, const char* key, int64_t fallback) {
+  Napi::Value v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : fallback;
+}
+
+std::string StringOption(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+}
+
+}  // namespace
+
+Napi::Function Listener::Define(Napi::Env env) {
+  return DefineClass(env, "Listener",
+                     {
+                         InstanceMethod<&Listener::Listen>("listen"),
+                         InstanceMethod<&Listener::Authorize>("authorize"),
+                         InstanceMethod<&Listener::Release>("release"),
+                         InstanceMethod<&Listener::Close>("close"),
+                         InstanceMethod<&Listener::Ref>("ref"),
+                         InstanceMethod<&Listener::Unref>("unref"),
+                     });
+}
+
+Listener::Listener(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Listener>(info), env_(info.Env()) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
+    Napi::TypeError::New(env, "Listener(options, onEvents)").ThrowAsJavaScriptException();
+    return;
+  }
+  Napi::Object o = info[0].As<Napi::Object>();
+  ReaderOptions options;
+  options.host = StringOption(o, "host");
+  options.port = static_cast<int>(IntOption(o, "port", 1935));
+  options.app = StringOption(o, "app");
+  options.stream_key = StringOption(o, "streamKey");
+  options.keep_alive = o.Get("keepAlive").ToBoolean().Value();
+  options.high_water_mark_bytes = IntOption(o, "highWaterMarkBytes", options.high_water_mark_bytes);
+  options.handshake_timeout_ms = IntOption(o, "handshakeTimeoutMs", options.handshake_timeout_ms);
+  options.idle_timeout_ms = IntOption(o, "idleTimeoutMs", options.idle_timeout_ms);
+  options.probe_ms = IntOption(o, "probeMs", options.probe_ms);
+  options.log_level = static_cast<int>(IntOption(o, "logLevel", options.log_level));
+
+  auto queue = std::make_unique<EventQueue>();
+  events_ = EventsFunction::New(
+      env, info[1].As<Napi::Function>(), "rtmp-ingest", 0 /* unbounded: the reader never blocks on JS */, 1,
+      queue.get(), [](Napi::Env, void*, EventQueue* q) { delete q; });
+  queue_ = queue.release();
+  // Copy the handle: the reader thread schedules through it while it runs,
+  // and it is joined before Release().
+  EventsFunction events = events_;
+  queue_->SetSchedule([events]() mutable { events.NonBlockingCall(); });
+  // Idle until listen(): only a listening ingest keeps the process alive.
+  events_.Unref(env);
+  reader_ = std::make_unique<Reader>(std::move(options), queue_);
+
+  napi_add_env_cleanup_hook(env_, &Listener::OnEnvCleanup, this);
+  cleanup_hook_added_ = true;
+}
+
+Listener::~Listener() { Shutdown(); }
+
+void Listener::OnEnvCleanup(void* self) {
+  auto* listener = static_cast<Listener*>(self);
+  listener->cleanup_hook_added_ = false;  // the hook runs once and is gone
+  listener->Shutdown();
+}
+
+void Listener::DeliverEvents(Napi::Env env, Napi::Function on_events, EventQueue* queue, void*) {
+  // env is null when the function is being torn down: nothing may reach JS,
+  // and the queue's events are freed with it in the finalizer.
+  if (!env || !queue || queue->closed()) return;
+  std::vector<Event> events = queue->TakeAll();
+  if (events.empty()) return;
+  Napi::HandleScope scope(env);
+  Napi::Array batch = Napi::Array::New(env, events.size());
+  for (size_t i = 0; i < events.size(); i++) batch.Set(static_cast<uint32_t>(i), EventToJs(env, events[i]));
+  // An exception thrown by a handler stays pending and becomes the process's
+  // 'uncaughtException', as for any event emitter callback.
+  on_events.Call({batch});
+}
+
+Napi::Value Listener::Listen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (closed_) {
+    ThrowCoded(env, {"ERR_INGEST_CLOSED", "the listener is closed", 0});
+    return env.Undefined();
+  }
+  if (listening_) {
+    ThrowCoded(env, {"ERR_INGEST_LISTENING", "the listener is already listening", 0});
+    return env.Undefined();
+  }
+  ErrorInfo error;
+  std::optional<BoundAddress> bound = reader_->Listen(&error);
+  if (!bound) {
+    ThrowCoded(env, error);
+    return env.Undefined();
+  }
+  listening_ = true;
+  reader_->Start();
+  if (referenced_) events_.Ref(env);
+  Napi::Object address = Napi::Object::New(env);
+  address.Set("host", bound->host);
+  address.Set("port", bound->port);
+  return address;
+}
+
+Napi::Value Listener::Authorize(const Napi::CallbackInfo& info) {
+  if (reader_ && info.Length() >= 2 && info[0].IsNumber())
+    reader_->Authorize(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()), info[1].ToBoolean().Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value Listener::Release(const Napi::CallbackInfo& info) {
+  if (reader_ && info.Length() >= 1 && info[0].IsNumber()) reader_->Release(info[0].As<Napi::Number>().Int64Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value Listener::Close(const Napi::CallbackInfo& info) {
+  Shutdown();
+  return info.Env().Undefined();
+}
+
+Napi::Value Listener::Ref(const Napi::CallbackInfo& info) {
+  referenced_ = true;
+  if (listening_ && !closed_) events_.Ref(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value Listener::Unref(const Napi::CallbackInfo& info) {
+  referenced_ = false;
+  if (!closed_) events_.Unref(info.Env());
+  return info.Env().Undefined();
+}
+
+void Listener::Shutdown() {
+  if (closed_) return;
+  closed_ = true;
+  if (queue_) queue_->Close();  // from here on no event reaches JS
+  if (reader_) reader_->Stop();  // joins: the thread never touches the queue after this
+  reader_.reset();
+  if (queue_) {
+    events_.Release();
+    queue_ = nullptr;
+  }
+  if (cleanup_hook_added_) {
+    napi_remove_env_cleanup_hook(env_, &Listener::OnEnvCleanup, this);
+    cleanup_hook_added_ = false;
+  }
+}
+
+}  // namespace rtmp_ingest

@@ -1,0 +1,46 @@
+// The JS class Listener (see lib/native.ts): owns one Reader and the
+// thread-safe function that carries its events to JS.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+
+#include "events.h"
+#include "reader.h"
+
+namespace rtmp_ingest {
+
+class Listener : public Napi::ObjectWrap<Listener> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+
+  explicit Listener(const Napi::CallbackInfo& info);
+  ~Listener() override;
+
+ private:
+  static void DeliverEvents(Napi::Env env, Napi::Function on_events, EventQueue* queue, void* unused);
+  using EventsFunction = Napi::TypedThreadSafeFunction<EventQueue, void, &Listener::DeliverEvents>;
+  static void OnEnvCleanup(void* self);
+
+  Napi::Value Listen(const Napi::CallbackInfo& info);
+  Napi::Value Authorize(const Napi::CallbackInfo& info);
+  Napi::Value Release(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Ref(const Napi::CallbackInfo& info);
+  Napi::Value Unref(const Napi::CallbackInfo& info);
+
+  // Stops the reader, joins its thread, releases the thread-safe function.
+  void Shutdown();
+
+  napi_env env_;
+  EventsFunction events_;
+  EventQueue* queue_ = nullptr;  // owned by events_: freed in its finalizer
+  std::unique_ptr<Reader> reader_;
+  bool listening_ = false;
+  bool closed_ = false;
+  bool referenced_ = true;
+  bool cleanup_hook_added_ = false;
+};
+
+}  // namespace rtmp_ingest

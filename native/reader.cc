@@ -1,0 +1,447 @@
+#include "reader.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <utility>
+#include <vector>
+
+#include "ffmpeg_log.h"
+#include "stream_probe.h"
+
+extern "C" {
+#include <libavutil/opt.h>
+#include <libavutil/time.h>
+}
+
+namespace rtmp_ingest {
+
+namespace {
+
+// How often a busy listener turns away publishers queued behind the current one.
+constexpr int64_t kRefusalIntervalUs = 200 * 1000;
+
+MetadataEntries ReadMetadata(const AVFormatContext* input) {
+  MetadataEntries metadata;
+  const AVDictionaryEntry* entry = nullptr;
+  while ((entry = av_dict_iterate(input->metadata, entry))) metadata.emplace_back(entry->key, entry->value);
+  return metadata;
+}
+
+std::string PeerOption(AVFormatContext* input, const char* name) {
+  uint8_t* value = nullptr;
+  std::string result;
+  if (input->pb && av_opt_get(input->pb, name, AV_OPT_SEARCH_CHILDREN, &value) >= 0 && value)
+    result = reinterpret_cast<char*>(value);
+  av_free(value);
+  return result;
+}
+
+void DescribeAddress(const sockaddr* addr, socklen_t len, std::string* host, int* port) {
+  char text[NI_MAXHOST] = {0};
+  char serv[NI_MAXSERV] = {0};
+  if (getnameinfo(addr, len, text, sizeof(text), serv, sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
+    *host = text;
+    *port = std::atoi(serv);
+  }
+}
+
+}  // namespace
+
+Reader::Reader(ReaderOptions options, EventQueue* queue) : options_(std::move(options)), queue_(queue) {}
+
+Reader::~Reader() { Stop(); }
+
+std::optional<BoundAddress> Reader::Listen(ErrorInfo* error) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  std::string port = std::to_string(options_.port);
+  int rc = getaddrinfo(options_.host.empty() ? nullptr : options_.host.c_str(), port.c_str(), &hints, &found);
+  if (rc != 0) {
+    error->code = rc == EAI_NONAME ? "ENOTFOUND" : "EAI_FAIL";
+    error->message = "cannot resolve " + options_.host + ": " + gai_strerror(rc);
+    return std::nullopt;
+  }
+  int last_errno = EADDRNOTAVAIL;
+  const char* failed_step = "bind";
+  for (addrinfo* ai = found; ai; ai = ai->ai_next) {
+    UniqueFd fd(socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd) {
+      last_errno = errno;
+      failed_step = "socket";
+      continue;
+    }
+    int one = 1;
+    setsockopt(fd.Get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd.Get(), ai->ai_addr, ai->ai_addrlen) < 0) {
+      last_errno = errno;
+      failed_step = "bind";
+      continue;
+    }
+    if (listen(fd.Get(), 8) < 0) {
+      last_errno = errno;
+      failed_step = "listen";
+      continue;
+    }
+    sockaddr_storage local{};
+    socklen_t local_len = sizeof(local);
+    getsockname(fd.Get(), reinterpret_cast<sockaddr*>(&local), &local_len);
+    DescribeAddress(reinterpret_cast<sockaddr*>(&local), local_len, &bound_.host, &bound_.port);
+    listen_fd_ = std::move(fd);
+    break;
+  }
+  freeaddrinfo(found);
+  if (!listen_fd_) {
+    *error = ErrorFromErrno(last_errno, std::string(failed_step) + " " + options_.host + ":" + port);
+    return std::nullopt;
+  }
+  wake_fd_.Reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake_fd_) {
+    *error = ErrorFromErrno(errno, "eventfd");
+    listen_fd_.Reset();
+    return std::nullopt;
+  }
+  return bound_;
+}
+
+void Reader::Start() {
+  InstallLogCallback(options_.log_level);
+  thread_ = std::thread(&Reader::Run, this);
+}
+
+void Reader::Authorize(uint64_t ticket, bool allow) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (ticket != pending_ticket_) return;  // a stale answer for a publisher that is gone
+  verdict_ = allow;
+  cv_.notify_all();
+}
+
+void Reader::Release(int64_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  outstanding_bytes_ -= bytes;
+  if (outstanding_bytes_ < 0) outstanding_bytes_ = 0;
+  cv_.notify_all();
+}
+
+void Reader::Stop() {
+  stopping_.store(true);
+  if (wake_fd_) {
+    uint64_t one = 1;
+    ssize_t ignored = write(wake_fd_.Get(), &one, sizeof(one));
+    (void)ignored;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Shutting the socket down wakes FFmpeg's poll and recv at once.
+    if (active_fd_ >= 0) shutdown(active_fd_, SHUT_RDWR);
+    cv_.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+  listen_fd_.Reset();
+  wake_fd_.Reset();
+}
+
+void Reader::Run() {
+  ScopedLogRoute log_route(queue_, options_.log_level);
+  std::optional<ErrorInfo> fatal;
+  while (!stopping_.load()) {
+    UniqueFd conn;
+    Peer peer;
+    if (!Accept(&conn, &peer, &fatal)) break;
+    Serve(std::move(conn), peer);
+    if (!options_.keep_alive) break;
+  }
+  if (!stopping_.load()) {
+    Event stopped(Event::Kind::Stopped);
+    stopped.error = std::move(fatal);
+    queue_->Push(std::move(stopped));
+  }
+}
+
+bool Reader::Accept(UniqueFd* conn, Peer* peer, std::optional<ErrorInfo>* fatal) {
+  while (!stopping_.load()) {
+    pollfd fds[2] = {{listen_fd_.Get(), POLLIN, 0}, {wake_fd_.Get(), POLLIN, 0}};
+    int ready = poll(fds, 2, -1);
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      *fatal = ErrorFromErrno(errno, "poll");
+      return false;
+    }
+    if (fds[1].revents) return false;
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    int fd = accept4(listen_fd_.Get(), reinterpret_cast<sockaddr*>(&addr), &len, SOCK_CLOEXEC);
+    if (fd < 0) {
+      switch (errno) {
+        case EAGAIN:
+        case EINTR:
+        case ECONNABORTED:
+        case EPROTO:
+          continue;
+        case EMFILE:
+        case ENFILE:
+        case ENOBUFS:
+        case ENOMEM:
+          // Out of descriptors or memory: back off instead of spinning; the
+          // connection stays queued and is taken when resources return.
+          av_log(nullptr, AV_LOG_ERROR, "accept: %s\n", strerror(errno));
+          poll(fds + 1, 1, 100);
+          continue;
+        default:
+          *fatal = ErrorFromErrno(errno, "accept");
+          return false;
+      }
+    }
+    conn->Reset(fd);
+    DescribeAddress(reinterpret_cast<sockaddr*>(&addr), len, &peer->address, &peer->port);
+    return true;
+  }
+  return false;
+}
+
+int Reader::OnInterrupt(void* opaque) {
+  auto* self = static_cast<Reader*>(opaque);
+  if (self->stopping_.load(std::memory_order_relaxed)) {
+    self->interrupted_ = Interrupt::Stopping;
+    return 1;
+  }
+  int64_t now = av_gettime_relative();
+  if (now >= self->deadline_us_) {
+    self->interrupted_ = Interrupt::Deadline;
+    return 1;
+  }
+  if (now >= self->next_refusal_check_us_) self->RefuseWaitingPublishers(now);
+  return 0;
+}
+
+void Reader::ArmDeadline(int64_t timeout_ms) {
+  deadline_us_ = timeout_ms > 0 ? av_gettime_relative() + timeout_ms * 1000 : INT64_MAX;
+}
+
+// FFmpeg's listen semantics: one publisher at a time. Others that connect
+// meanwhile are refused at once (reset), not left hanging in the backlog.
+void Reader::RefuseWaitingPublishers(int64_t now_us) {
+  next_refusal_check_us_ = now_us + kRefusalIntervalUs;
+  for (;;) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    int fd = accept4(listen_fd_.Get(), reinterpret_cast<sockaddr*>(&addr), &len, SOCK_CLOEXEC);
+    if (fd < 0) return;
+    std::string host;
+    int port = 0;
+    DescribeAddress(reinterpret_cast<sockaddr*>(&addr), len, &host, &port);
+    av_log(nullptr, AV_LOG_INFO, "refused %s:%d: a publisher is already connected\n", host.c_str(), port);
+    linger reset{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+    close(fd);
+  }
+}
+
+InputPtr Reader::OpenInput(int fd, const Peer& peer) {
+  AVFormatContext* raw = avformat_alloc_context();
+  if (!raw) return nullptr;
+  raw->interrupt_callback = {&Reader::OnInterrupt, this};
+  Dictionary opts;
+  opts.Set("listen", "1");
+  opts.Set("fd", std::to_string(fd).c_str());
+  opts.Set("tcp_nodelay", "1");
+  // FFmpeg compares these with what the publisher sends and only warns; the
+  // JS side enforces the key.
+  std::string url = "rtmp://127.0.0.1:" + std::to_string(bound_.port) + "/" + options_.app + "/" + options_.stream_key;
+
+  interrupted_ = Interrupt::None;
+  ArmDeadline(options_.handshake_timeout_ms);
+  int ret = avformat_open_input(&raw, url.c_str(), av_find_input_format("flv"), opts.Address());
+  if (ret < 0) {  // avformat_open_input freed the context
+    if (!stopping_.load()) {
+      Event rejected(Event::Kind::Rejected);
+      rejected.reason = interrupted_ == Interrupt::Deadline ? "handshake-timeout" : "protocol-error";
+      rejected.remote_address = peer.address;
+      rejected.remote_port = peer.port;
+      rejected.error = interrupted_ == Interrupt::Deadline
+                           ? ErrorInfo{"ETIMEDOUT", "the publisher did not start publishing within " +
+                                                        std::to_string(options_.handshake_timeout_ms) + " ms", ret}
+                           : ErrorFromAverror(ret, "RTMP handshake");
+      queue_->Push(std::move(rejected));
+    }
+    return nullptr;
+  }
+  return InputPtr(raw);
+}
+
+bool Reader::AwaitVerdict(uint64_t ticket) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return stopping_.load() || verdict_.has_value(); });
+  bool allowed = !stopping_.load() && verdict_.value_or(false);
+  pending_ticket_ = 0;
+  verdict_.reset();
+  return allowed;
+}
+
+bool Reader::WaitForRoom() {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (outstanding_bytes_ < options_.high_water_mark_bytes) return !stopping_.load();
+  cv_.wait(lock, [&] { return stopping_.load() || outstanding_bytes_ < options_.high_water_mark_bytes; });
+  lock.unlock();
+  // Time spent waiting for JS is not the publisher's idleness.
+  ArmDeadline(options_.idle_timeout_ms);
+  return !stopping_.load();
+}
+
+void Reader::PushPacket(PacketPtr packet) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    outstanding_bytes_ += packet->size;
+  }
+  queue_->PushPacket(std::move(packet));
+}
+
+void Reader::Serve(UniqueFd conn, const Peer& peer) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    active_fd_ = conn.Get();
+    outstanding_bytes_ = 0;
+  }
+  // Whatever happens below, Stop() must not shut down a descriptor number
+  // that has been closed and reused.
+  struct ActiveFdReset {
+    Reader* self;
+    ~ActiveFdReset() {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      self->active_fd_ = -1;
+    }
+  } active_fd_reset{this};
+  if (stopping_.load()) return;
+
+  Event connection(Event::Kind::Connection);
+  connection.remote_address = peer.address;
+  connection.remote_port = peer.port;
+  queue_->Push(std::move(connection));
+
+  InputPtr input = OpenInput(conn.Get(), peer);
+  if (!input) return;
+
+  uint64_t ticket = ++next_ticket_;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_ticket_ = ticket;
+    verdict_.reset();
+  }
+  Event authorize(Event::Kind::Authorize);
+  authorize.ticket = ticket;
+  authorize.app = PeerOption(input.get(), "rtmp_peer_app");
+  authorize.stream_key = PeerOption(input.get(), "rtmp_peer_stream");
+  authorize.remote_address = peer.address;
+  authorize.remote_port = peer.port;
+  queue_->Push(std::move(authorize));
+  if (!AwaitVerdict(ticket)) return;  // rejected: no byte of the stream reaches JS
+
+  // Describe the streams from the first packets, holding them back until
+  // the session event has gone out; they follow it in order.
+  std::vector<StreamProbe> probes;
+  std::vector<PacketPtr> held;
+  int64_t probe_deadline_us = INT64_MAX;
+  int read_error = 0;
+  ArmDeadline(options_.idle_timeout_ms);
+  for (;;) {
+    PacketPtr packet(av_packet_alloc());
+    if (!packet) {
+      read_error = AVERROR(ENOMEM);
+      break;
+    }
+    int ret = av_read_frame(input.get(), packet.get());
+    if (ret < 0) {
+      read_error = ret;
+      break;
+    }
+    ArmDeadline(options_.idle_timeout_ms);
+    while (probes.size() < input->nb_streams) probes.emplace_back(input->streams[probes.size()]);
+    probes[packet->stream_index].Feed(packet.get());
+    held.push_back(std::move(packet));
+    int64_t now = av_gettime_relative();
+    if (probe_deadline_us == INT64_MAX) probe_deadline_us = now + options_.probe_ms * 1000;
+
+    bool all_described = true;
+    for (const StreamProbe& probe : probes) all_described = all_described && probe.Complete();
+    // The demuxer clears NOHEADER once every stream the FLV header or the
+    // metadata announced exists.
+    bool all_present = !(input->ctx_flags & AVFMTCTX_NOHEADER);
+    if ((all_described && all_present) || now >= probe_deadline_us) break;
+  }
+
+  Event session(Event::Kind::Session);
+  for (unsigned i = 0; i < input->nb_streams; i++) {
+    if (i >= probes.size()) probes.emplace_back(input->streams[i]);
+    session.streams.push_back(probes[i].Describe(input->streams[i]));
+  }
+  session.metadata = ReadMetadata(input.get());
+  input->event_flags &= ~AVFMT_EVENT_FLAG_METADATA_UPDATED;
+  queue_->Push(std::move(session));
+  for (PacketPtr& packet : held) PushPacket(std::move(packet));
+  held.clear();
+
+  while (read_error == 0) {
+    if (!WaitForRoom()) break;
+    PacketPtr packet(av_packet_alloc());
+    if (!packet) {
+      read_error = AVERROR(ENOMEM);
+      break;
+    }
+    int ret = av_read_frame(input.get(), packet.get());
+    if (ret < 0) {
+      read_error = ret;
+      break;
+    }
+    ArmDeadline(options_.idle_timeout_ms);
+    while (probes.size() < input->nb_streams) {
+      // A stream that starts after the session: announced before its first packet.
+      size_t index = probes.size();
+      probes.emplace_back(input->streams[index]);
+      if (static_cast<size_t>(packet->stream_index) == index) probes[index].Feed(packet.get());
+      Event stream(Event::Kind::Stream);
+      stream.streams.push_back(probes[index].Describe(input->streams[index]));
+      queue_->Push(std::move(stream));
+    }
+    if (input->event_flags & AVFMT_EVENT_FLAG_METADATA_UPDATED) {
+      input->event_flags &= ~AVFMT_EVENT_FLAG_METADATA_UPDATED;
+      Event metadata(Event::Kind::Metadata);
+      metadata.metadata = ReadMetadata(input.get());
+      queue_->Push(std::move(metadata));
+    }
+    if (!packet->buf && av_packet_make_refcounted(packet.get()) < 0) {
+      read_error = AVERROR(ENOMEM);
+      break;
+    }
+    PushPacket(std::move(packet));
+  }
+  EndSession(read_error);
+}
+
+void Reader::EndSession(int averror) {
+  Event end(Event::Kind::End);
+  if (stopping_.load()) {
+    end.reason = "closed";
+  } else if (averror == AVERROR_EOF) {
+    end.reason = "eof";
+  } else if (averror == AVERROR_EXIT && interrupted_ == Interrupt::Deadline) {
+    end.reason = "idle-timeout";
+    end.error = ErrorInfo{"ETIMEDOUT", "no data from the publisher for " + std::to_string(options_.idle_timeout_ms) + " ms",
+                          averror};
+  } else {
+    end.reason = "error";
+    end.error = ErrorFromAverror(averror, "reading the stream");
+  }
+  queue_->Push(std::move(end));
+}
+
+}  // namespace rtmp_ingest
