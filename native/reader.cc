@@ -27,6 +27,8 @@ namespace {
 
 // How often a busy listener turns away publishers queued behind the current one.
 constexpr int64_t kRefusalIntervalUs = 200 * 1000;
+// Bytes one recv() may bring in for the RTMP parser (patch 0003).
+constexpr int kReadAheadBytes = 64 * 1024;
 
 MetadataEntries ReadMetadata(const AVFormatContext* input) {
   MetadataEntries metadata;
@@ -255,6 +257,8 @@ InputPtr Reader::OpenInput(int fd, const Peer& peer) {
   opts.Set("listen", "1");
   opts.Set("fd", std::to_string(fd).c_str());
   opts.Set("tcp_nodelay", "1");
+  // Our tcp patch: one recv() serves many of RTMP's small chunk reads.
+  opts.Set("read_ahead", std::to_string(kReadAheadBytes).c_str());
   // FFmpeg compares these with what the publisher sends and only warns; the
   // JS side enforces the key.
   std::string url = "rtmp://127.0.0.1:" + std::to_string(bound_.port) + "/" + options_.app + "/" + options_.stream_key;
@@ -424,22 +428,35 @@ void Reader::Serve(UniqueFd conn, const Peer& peer) {
     }
     PushPacket(std::move(packet));
   }
-  EndSession(read_error);
+  EndSession(read_error, conn.Get());
 }
 
-void Reader::EndSession(int averror) {
+// How the connection ended, as far as the socket can tell. RTMP reports
+// every failed read as AVERROR(EIO), so ask the socket itself.
+static int PeerState(int fd) {
+  char byte;
+  ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return AVERROR_EOF;
+  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return AVERROR(errno);
+  return 0;  // still open: the failure was in the stream itself
+}
+
+void Reader::EndSession(int averror, int fd) {
   Event end(Event::Kind::End);
   if (stopping_.load()) {
     end.reason = "closed";
-  } else if (averror == AVERROR_EOF) {
-    end.reason = "eof";
-  } else if (averror == AVERROR_EXIT && interrupted_ == Interrupt::Deadline) {
+  } else if (interrupted_ == Interrupt::Deadline) {
     end.reason = "idle-timeout";
     end.error = ErrorInfo{"ETIMEDOUT", "no data from the publisher for " + std::to_string(options_.idle_timeout_ms) + " ms",
                           averror};
   } else {
-    end.reason = "error";
-    end.error = ErrorFromAverror(averror, "reading the stream");
+    int peer = averror == AVERROR_EOF || averror == AVERROR(EIO) ? PeerState(fd) : 0;
+    if (averror == AVERROR_EOF || peer == AVERROR_EOF) {
+      end.reason = "eof";
+    } else {
+      end.reason = "error";
+      end.error = ErrorFromAverror(peer < 0 ? peer : averror, "reading the stream");
+    }
   }
   queue_->Push(std::move(end));
 }
