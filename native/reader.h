@@ -75,7 +75,7 @@ class Reader {
   InputPtr OpenInput(int fd, const Peer& peer);
   bool AwaitVerdict(uint64_t ticket);
   bool WaitForRoom();
-  void EndSession(int averror);
+  void EndSession(int averror, int fd);
   void PushPacket(PacketPtr packet);
 
   static int OnInterrupt(void* opaque);
