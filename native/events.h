@@ -45,6 +45,7 @@ struct Event {
   std::vector<StreamDesc> streams;  // Session: all; Stream: one
   MetadataEntries metadata;
   std::vector<PacketPtr> packets;  // Packets
+  std::vector<int64_t> read_at_us; // Packets: when av_read_frame returned each
   int64_t bytes = 0;               // Packets: sum of sizes
   int level = 0;                   // Log
   std::string message;             // Log
@@ -81,7 +82,7 @@ class EventQueue {
   }
 
   // Appends to the trailing packet batch, or starts one.
-  void PushPacket(PacketPtr packet) {
+  void PushPacket(PacketPtr packet, int64_t read_at_us) {
     bool wake;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -91,6 +92,7 @@ class EventQueue {
       Event& batch = pending_.back();
       batch.bytes += packet->size;
       batch.packets.push_back(std::move(packet));
+      batch.read_at_us.push_back(read_at_us);
       wake = !std::exchange(scheduled_, true);
     }
     if (wake) schedule_();

@@ -9,7 +9,7 @@ namespace {
 
 // Below this size a copy is cheaper than an external buffer and its finalizer.
 constexpr int kCopyBelowBytes = 512;
-constexpr size_t kMetaFields = 6;  // PACKET_META_FIELDS in lib/native.ts
+constexpr size_t kMetaFields = 7;  // PACKET_META_FIELDS in lib/native.ts
 
 // Keeps a packet's AVBufferRef alive as long as the JS Buffer over it.
 struct ExternalPacket {
@@ -58,6 +58,7 @@ Napi::Value PacketsToJs(Napi::Env env, Event& event) {
     m[i * kMetaFields + 3] = static_cast<double>(packet->duration);
     m[i * kMetaFields + 4] = ((packet->flags & AV_PKT_FLAG_KEY) ? 1 : 0) | ((packet->flags & AV_PKT_FLAG_CORRUPT) ? 2 : 0);
     m[i * kMetaFields + 5] = packet->size;
+    m[i * kMetaFields + 6] = static_cast<double>(event.read_at_us[i]);
     data.Set(static_cast<uint32_t>(i), PacketData(env, packet));
     packet.reset();
   }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <ctime>
 #include <utility>
 #include <vector>
 
@@ -24,6 +25,14 @@ extern "C" {
 namespace rtmp_ingest {
 
 namespace {
+
+// CLOCK_MONOTONIC in microseconds: the clock of process.hrtime(), so JS can
+// tell how long a packet took from av_read_frame to its handler.
+int64_t MonotonicMicros() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
 
 // How often a busy listener turns away publishers queued behind the current one.
 constexpr int64_t kRefusalIntervalUs = 200 * 1000;
@@ -217,7 +226,7 @@ int Reader::OnInterrupt(void* opaque) {
     self->interrupted_ = Interrupt::Stopping;
     return 1;
   }
-  int64_t now = av_gettime_relative();
+  int64_t now = MonotonicMicros();
   if (now >= self->deadline_us_) {
     self->interrupted_ = Interrupt::Deadline;
     return 1;
@@ -227,7 +236,7 @@ int Reader::OnInterrupt(void* opaque) {
 }
 
 void Reader::ArmDeadline(int64_t timeout_ms) {
-  deadline_us_ = timeout_ms > 0 ? av_gettime_relative() + timeout_ms * 1000 : INT64_MAX;
+  deadline_us_ = timeout_ms > 0 ? MonotonicMicros() + timeout_ms * 1000 : INT64_MAX;
 }
 
 // FFmpeg's listen semantics: one publisher at a time. Others that connect
@@ -302,12 +311,12 @@ bool Reader::WaitForRoom() {
   return !stopping_.load();
 }
 
-void Reader::PushPacket(PacketPtr packet) {
+void Reader::PushPacket(PacketPtr packet, int64_t read_at_us) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     outstanding_bytes_ += packet->size;
   }
-  queue_->PushPacket(std::move(packet));
+  queue_->PushPacket(std::move(packet), read_at_us);
 }
 
 void Reader::Serve(UniqueFd conn, const Peer& peer) {
@@ -353,7 +362,7 @@ void Reader::Serve(UniqueFd conn, const Peer& peer) {
   // Describe the streams from the first packets, holding them back until
   // the session event has gone out; they follow it in order.
   std::vector<StreamProbe> probes;
-  std::vector<PacketPtr> held;
+  std::vector<std::pair<PacketPtr, int64_t>> held;  // with read times
   int64_t probe_deadline_us = INT64_MAX;
   int read_error = 0;
   ArmDeadline(options_.idle_timeout_ms);
@@ -368,11 +377,11 @@ void Reader::Serve(UniqueFd conn, const Peer& peer) {
       read_error = ret;
       break;
     }
+    int64_t now = MonotonicMicros();
     ArmDeadline(options_.idle_timeout_ms);
     while (probes.size() < input->nb_streams) probes.emplace_back(input->streams[probes.size()]);
     probes[packet->stream_index].Feed(packet.get());
-    held.push_back(std::move(packet));
-    int64_t now = av_gettime_relative();
+    held.emplace_back(std::move(packet), now);
     if (probe_deadline_us == INT64_MAX) probe_deadline_us = now + options_.probe_ms * 1000;
 
     bool all_described = true;
@@ -391,7 +400,7 @@ void Reader::Serve(UniqueFd conn, const Peer& peer) {
   session.metadata = ReadMetadata(input.get());
   input->event_flags &= ~AVFMT_EVENT_FLAG_METADATA_UPDATED;
   queue_->Push(std::move(session));
-  for (PacketPtr& packet : held) PushPacket(std::move(packet));
+  for (auto& [packet, read_at_us] : held) PushPacket(std::move(packet), read_at_us);
   held.clear();
 
   while (read_error == 0) {
@@ -406,6 +415,7 @@ void Reader::Serve(UniqueFd conn, const Peer& peer) {
       read_error = ret;
       break;
     }
+    int64_t read_at_us = MonotonicMicros();
     ArmDeadline(options_.idle_timeout_ms);
     while (probes.size() < input->nb_streams) {
       // A stream that starts after the session: announced before its first packet.
@@ -426,7 +436,7 @@ void Reader::Serve(UniqueFd conn, const Peer& peer) {
       read_error = AVERROR(ENOMEM);
       break;
     }
-    PushPacket(std::move(packet));
+    PushPacket(std::move(packet), read_at_us);
   }
   EndSession(read_error, conn.Get());
 }

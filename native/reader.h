@@ -76,7 +76,7 @@ class Reader {
   bool AwaitVerdict(uint64_t ticket);
   bool WaitForRoom();
   void EndSession(int averror, int fd);
-  void PushPacket(PacketPtr packet);
+  void PushPacket(PacketPtr packet, int64_t read_at_us);
 
   static int OnInterrupt(void* opaque);
   void ArmDeadline(int64_t timeout_ms);
