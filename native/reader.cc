@@ -231,7 +231,7 @@ int Reader::OnInterrupt(void* opaque) {
     self->interrupted_ = Interrupt::Deadline;
     return 1;
   }
-  if (now >= self->next_refusal_check_us_) self->RefuseWaitingPublishers(now);
+  if (self->serving_publisher_ && now >= self->next_refusal_check_us_) self->RefuseWaitingPublishers(now);
   return 0;
 }
 
@@ -240,7 +240,9 @@ void Reader::ArmDeadline(int64_t timeout_ms) {
 }
 
 // FFmpeg's listen semantics: one publisher at a time. Others that connect
-// meanwhile are refused at once (reset), not left hanging in the backlog.
+// while a publisher streams are refused at once (reset), not left hanging in
+// the backlog. During a handshake they wait instead: the connection being
+// handshaken may be a port scanner that is about to time out.
 void Reader::RefuseWaitingPublishers(int64_t now_us) {
   next_refusal_check_us_ = now_us + kRefusalIntervalUs;
   for (;;) {
@@ -358,6 +360,11 @@ void Reader::Serve(UniqueFd conn, const Peer& peer) {
   authorize.remote_port = peer.port;
   queue_->Push(std::move(authorize));
   if (!AwaitVerdict(ticket)) return;  // rejected: no byte of the stream reaches JS
+  serving_publisher_ = true;
+  struct ServingReset {
+    bool* flag;
+    ~ServingReset() { *flag = false; }
+  } serving_reset{&serving_publisher_};
 
   // Describe the streams from the first packets, holding them back until
   // the session event has gone out; they follow it in order.

@@ -94,6 +94,7 @@ class Reader {
   int64_t deadline_us_ = INT64_MAX;
   int64_t next_refusal_check_us_ = 0;
   Interrupt interrupted_ = Interrupt::None;
+  bool serving_publisher_ = false;  // an authorized publisher is streaming
   uint64_t next_ticket_ = 0;
 
   std::mutex mu_;  // guards what follows
