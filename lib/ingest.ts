@@ -1,0 +1,547 @@
+// RtmpIngest: the listener's lifecycle and all of its policy (stream key,
+// authorize, keep-alive bookkeeping, close, events, iteration). The addon
+// only binds, reads and reports; see native.ts for the contract.
+
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { AsyncQueue } from './async-queue';
+import { loadBinding } from './binding';
+import { Dispatcher, once, surface, type Job } from './dispatcher';
+import { ErrorCode, fromNative, fromThrown, IngestError } from './errors';
+import { logLevelFromNumber, type LogEvent } from './log';
+import type { NativeBinding, NativeEvent, NativeListener, NativeListenerOptions } from './native';
+import { parseListenUrl, resolveOptions, type AuthorizeRequest, type ResolvedOptions, type RtmpIngestOptions } from './options';
+import { IngestSession, sessionControl, type SessionHost } from './session';
+
+export type RejectReason = 'stream-key' | 'unauthorized' | 'handshake-timeout' | 'protocol-error';
+
+export interface RejectedEvent {
+  reason: RejectReason;
+  app?: string;
+  streamKey?: string;
+  remoteAddress?: string;
+  remotePort?: number;
+  /** Why: authorize's own error, ERR_AUTHORIZE_TIMEOUT, or what the addon reported for handshake/protocol failures. */
+  error?: Error;
+}
+
+export interface ConnectionEvent {
+  remoteAddress: string;
+  remotePort: number;
+}
+
+export interface AddressInfo {
+  host: string;
+  port: number;
+}
+
+export interface IngestEvents {
+  /** listen() succeeded. */
+  listening: [address: AddressInfo];
+  /** A TCP connection was accepted; the RTMP handshake starts. */
+  connection: [connection: ConnectionEvent];
+  /** A publisher is authorized and its streams are known. */
+  session: [session: IngestSession];
+  /** A connection was turned away. */
+  rejected: [rejected: RejectedEvent];
+  /** An FFmpeg log line (up to options.logLevel). */
+  log: [log: LogEvent];
+  /** The listener failed for good (it closes itself afterwards). */
+  error: [error: Error];
+  /** Everything is over; no event follows. */
+  close: [];
+}
+
+type State = 'idle' | 'listening' | 'closing' | 'closed';
+
+interface PendingAuthorization {
+  settled: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
+
+function sha256(s: string): Buffer {
+  return createHash('sha256').update(s, 'utf8').digest();
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}
+
+function asError(thrown: unknown): Error {
+  if (thrown instanceof Error) return thrown;
+  return new IngestError(ErrorCode.AUTHORIZE_FAILED, `authorize failed with a non-Error value: ${String(thrown)}`, { cause: thrown });
+}
+
+export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncIterable<IngestSession> {
+  readonly #options: ResolvedOptions;
+  readonly #binding: NativeBinding;
+  readonly #dispatcher = new Dispatcher();
+  #state: State = 'idle';
+  #native: NativeListener | undefined;
+  #address: AddressInfo | null = null;
+  #expectedKeyDigest: Buffer | undefined;
+  #refed = true;
+  #muted = false;
+  #abortedBySignal = false;
+  #abortListener: (() => void) | undefined;
+  #closePromise: Promise<void> | undefined;
+  #resolveClose: (() => void) | undefined;
+
+  #authorized: AuthorizeRequest | undefined;
+  readonly #pendingAuth = new Set<PendingAuthorization>();
+  #current: IngestSession | undefined;
+  readonly #iterators = new Set<AsyncQueue<IngestSession>>();
+  #heldSessions: IngestSession[] = [];
+
+  readonly #host: SessionHost = {
+    dispatcher: this.#dispatcher,
+    release: (bytes) => this.#release(bytes),
+    isClosing: () => this.#state === 'closing' || this.#state === 'closed',
+    isMuted: () => this.#muted,
+  };
+
+  constructor(options: RtmpIngestOptions) {
+    super({ captureRejections: false });
+    this.#options = resolveOptions(options, RtmpIngest);
+    this.#binding = loadBinding();
+    const signal = this.#options.signal;
+    if (signal !== undefined) {
+      if (signal.aborted) {
+        this.#abortedBySignal = true;
+        void this.close();
+      } else {
+        this.#abortListener = () => {
+          this.#abortedBySignal = true;
+          void this.close();
+        };
+        signal.addEventListener('abort', this.#abortListener, { once: true });
+      }
+    }
+  }
+
+  /** The listen URL as given. */
+  get url(): string {
+    return this.#options.url;
+  }
+
+  get listening(): boolean {
+    return this.#state === 'listening';
+  }
+
+  get closed(): boolean {
+    return this.#state === 'closing' || this.#state === 'closed';
+  }
+
+  /** The publisher's session now running, if any. */
+  get session(): IngestSession | undefined {
+    return this.#current;
+  }
+
+  /** Where it listens (the actual port when 0 was asked for); null unless listening. */
+  address(): AddressInfo | null {
+    return this.#address === null ? null : { ...this.#address };
+  }
+
+  /**
+   * Binds and starts listening. Resolves with the bound address. Rejects with
+   * an IngestError: ERR_INVALID_URL, EADDRINUSE, EACCES, ... (from the
+   * addon), ERR_ALREADY_LISTENING, ERR_INGEST_CLOSED, ABORT_ERR.
+   */
+  listen(): Promise<AddressInfo> {
+    try {
+      return Promise.resolve(this.#listen());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #listen(): AddressInfo {
+    const stackFrom = RtmpIngest.prototype.listen;
+    const fail = (code: string, message: string, cause?: unknown): IngestError => {
+      const e = new IngestError(code, message, cause === undefined ? {} : { cause });
+      Error.captureStackTrace(e, stackFrom);
+      return e;
+    };
+    if (this.#state === 'closing' || this.#state === 'closed') {
+      if (this.#abortedBySignal) throw fail(ErrorCode.ABORTED, 'The ingest was aborted by its signal', this.#options.signal?.reason);
+      throw fail(ErrorCode.INGEST_CLOSED, 'The ingest is closed; create a new RtmpIngest to listen again');
+    }
+    if (this.#state === 'listening') throw fail(ErrorCode.ALREADY_LISTENING, 'listen() was already called on this ingest');
+
+    const target = parseListenUrl(this.#options.url, stackFrom);
+    const o = this.#options;
+    const nativeOptions: NativeListenerOptions = {
+      host: target.host,
+      port: target.port,
+      app: target.rawApp,
+      streamKey: target.rawStreamKey,
+      keepAlive: o.keepAlive,
+      highWaterMarkBytes: o.highWaterMarkBytes,
+      handshakeTimeoutMs: o.handshakeTimeoutMs,
+      idleTimeoutMs: o.idleTimeoutMs,
+      probeMs: o.probeMs,
+      logLevel: o.logLevelNumber,
+    };
+
+    let native: NativeListener;
+    try {
+      native = new this.#binding.Listener(nativeOptions, (events) => this.#onNativeEvents(native, events));
+    } catch (err) {
+      throw fromThrown(err, ErrorCode.INVALID_ARG_VALUE, stackFrom);
+    }
+    let bound: { host: string; port: number };
+    try {
+      bound = native.listen();
+    } catch (err) {
+      try {
+        native.close();
+      } catch {
+        // it never started; nothing to stop
+      }
+      throw fromThrown(err, 'ERR_LISTEN_FAILED', stackFrom);
+    }
+
+    this.#native = native;
+    this.#state = 'listening';
+    this.#expectedKeyDigest = sha256(o.streamKey ?? target.streamKey);
+    this.#address = { host: bound.host, port: bound.port };
+    if (!this.#refed) native.unref();
+    const address = { ...this.#address };
+    this.#dispatcher.push(once(() => this.#emit('listening', address)));
+    this.#dispatcher.schedule();
+    return { ...this.#address };
+  }
+
+  /**
+   * Stops listening, drops the publisher (its session ends with reason
+   * 'closed'), then emits 'close'. Works from any state, idempotent; resolves
+   * after 'close'. No event follows 'close'.
+   */
+  close(): Promise<void> {
+    if (this.#closePromise !== undefined) return this.#closePromise;
+    this.#closePromise = new Promise<void>((resolve) => {
+      this.#resolveClose = resolve;
+    });
+    this.#beginClose();
+    return this.#closePromise;
+  }
+
+  /** Keeps the process alive while listening (the default), like net.Server#ref(). */
+  ref(): this {
+    this.#refed = true;
+    this.#native?.ref();
+    for (const p of this.#pendingAuth) p.timer?.ref();
+    return this;
+  }
+
+  /** Lets the process exit even while listening, like net.Server#unref(). */
+  unref(): this {
+    this.#refed = false;
+    this.#native?.unref();
+    for (const p of this.#pendingAuth) p.timer?.unref();
+    return this;
+  }
+
+  /**
+   * Sessions, one after another; finishes when the ingest closes. Several
+   * iterators may run at once (each gets every session from its creation
+   * on); the first also gets sessions that arrived while nobody (no
+   * iterator, no 'session' listener) was there to take them.
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<IngestSession> {
+    const held = this.#heldSessions;
+    this.#heldSessions = [];
+    const queue: AsyncQueue<IngestSession> = new AsyncQueue<IngestSession>({ onReturn: () => this.#iterators.delete(queue) }, held);
+    if (this.#state === 'closed') queue.end();
+    else this.#iterators.add(queue);
+    return queue;
+  }
+
+  // ---- internals --------------------------------------------------------
+
+  #emit<K extends keyof IngestEvents>(name: K, ...args: IngestEvents[K]): void {
+    if (this.#muted) return;
+    (this.emit as (name: string, ...a: unknown[]) => boolean)(name, ...args);
+  }
+
+  #release(bytes: number): void {
+    const native = this.#native;
+    if (native === undefined || bytes <= 0) return;
+    try {
+      native.release(bytes);
+    } catch (err) {
+      this.#nativeCallFailed('release', err);
+    }
+  }
+
+  #verdict(ticket: number, allow: boolean): void {
+    const native = this.#native;
+    if (native === undefined) return;
+    try {
+      native.authorize(ticket, allow);
+    } catch (err) {
+      this.#nativeCallFailed('authorize', err);
+    }
+  }
+
+  /** A native method threw: a bug in the addon, reported as an error-level 'log' (throwing at the caller would break delivery). */
+  #nativeCallFailed(method: string, err: unknown): void {
+    if (this.listenerCount('log') === 0) return;
+    const message = `rtmp-ingest: native ${method}() threw: ${err instanceof Error ? err.message : String(err)}`;
+    this.#emit('log', { level: 'error', avLevel: 16, message });
+  }
+
+  /** The addon's callback. Never throws back into it (see dispatcher.ts). */
+  #onNativeEvents(from: NativeListener, events: NativeEvent[]): void {
+    try {
+      // Events of a listener that is no longer ours (closed, or a failed listen()).
+      if (from !== this.#native || this.#state !== 'listening') return;
+      for (const event of events) this.#dispatcher.push(this.#jobFor(event));
+      this.#dispatcher.runNow();
+    } catch (err) {
+      surface(err);
+    }
+  }
+
+  /** One job per native event; native events are ignored once closing. */
+  #jobFor(event: NativeEvent): Job {
+    const active = () => this.#state === 'listening';
+    switch (event.type) {
+      case 'packets': {
+        let inner: Job | undefined;
+        return {
+          run: () => {
+            if (inner === undefined) {
+              const session = this.#current;
+              if (!active() || session === undefined) {
+                // Nobody to deliver to (closing, or packets outside a session): give the bytes back.
+                this.#release(event.bytes);
+                return;
+              }
+              inner = sessionControl(session).batchJob(event);
+            }
+            inner.run();
+          },
+        };
+      }
+      case 'connection':
+        return once(() => {
+          if (active()) this.#emit('connection', { remoteAddress: event.remoteAddress, remotePort: event.remotePort });
+        });
+      case 'authorize':
+        return once(() => {
+          if (active()) this.#authorize(event);
+        });
+      case 'rejected':
+        return once(() => {
+          if (!active()) return;
+          const rejected: RejectedEvent = { reason: event.reason, remoteAddress: event.remoteAddress, remotePort: event.remotePort };
+          if (event.error !== undefined) rejected.error = fromNative(event.error, 'ERR_PROTOCOL', event.reason);
+          this.#emit('rejected', rejected);
+        });
+      case 'session':
+        return once(() => {
+          if (active()) this.#startSession(event.streams, event.metadata);
+        });
+      case 'stream':
+        return once(() => {
+          const s = this.#current;
+          if (active() && s !== undefined) sessionControl(s).addStream(event.stream);
+        });
+      case 'metadata':
+        return once(() => {
+          const s = this.#current;
+          if (active() && s !== undefined) sessionControl(s).setMetadata(event.metadata);
+        });
+      case 'end':
+        return once(() => {
+          this.#authorized = undefined;
+          const s = this.#current;
+          if (!active() || s === undefined) return;
+          this.#current = undefined;
+          const error = event.error === undefined ? undefined : fromNative(event.error, 'ERR_SESSION', `session ended: ${event.reason}`);
+          sessionControl(s).end(event.reason, error);
+        });
+      case 'log':
+        return once(() => {
+          if (!active() || this.listenerCount('log') === 0) return;
+          this.#emit('log', {
+            level: logLevelFromNumber(event.level),
+            avLevel: event.level,
+            message: event.message.replace(/\r?\n$/, ''),
+          });
+        });
+      case 'stopped':
+        return once(() => {
+          if (!active()) return;
+          const error = event.error === undefined ? undefined : fromNative(event.error, 'ERR_LISTENER', 'the listener stopped');
+          // Close first, so a throwing (or missing) 'error' handler cannot stop it.
+          this.#beginClose();
+          if (error !== undefined) this.#emit('error', error);
+        });
+      default: {
+        const unknown = event as { type?: unknown };
+        return once(() => {
+          if (this.listenerCount('log') > 0) {
+            this.#emit('log', { level: 'debug', avLevel: 48, message: `rtmp-ingest: ignoring unknown native event ${String(unknown.type)}` });
+          }
+        });
+      }
+    }
+  }
+
+  #authorize(event: Extract<NativeEvent, { type: 'authorize' }>): void {
+    const request: AuthorizeRequest = {
+      app: event.app,
+      streamKey: event.streamKey,
+      remoteAddress: event.remoteAddress,
+      remotePort: event.remotePort,
+    };
+    const ticket = event.ticket;
+    const reject = (reason: RejectReason, error?: Error): void => {
+      const rejected: RejectedEvent = { reason, ...request };
+      if (error !== undefined) rejected.error = error;
+      this.#emit('rejected', rejected);
+    };
+
+    // Constant time, and over digests so the key's length does not leak either.
+    const expected = this.#expectedKeyDigest;
+    if (expected === undefined || !timingSafeEqual(sha256(event.streamKey), expected)) {
+      this.#verdict(ticket, false);
+      reject('stream-key');
+      return;
+    }
+
+    const authorize = this.#options.authorize;
+    if (authorize === undefined) {
+      this.#authorized = request;
+      this.#verdict(ticket, true);
+      return;
+    }
+
+    const pending: PendingAuthorization = { settled: false, timer: undefined };
+    // `sync`: answered inside this job (emit directly); otherwise queue the emission.
+    const settle = (allow: boolean, error: Error | undefined, sync: boolean): void => {
+      if (pending.settled) return;
+      pending.settled = true;
+      if (pending.timer !== undefined) clearTimeout(pending.timer);
+      this.#pendingAuth.delete(pending);
+      if (this.#state !== 'listening') return;
+      if (allow) {
+        this.#authorized = request;
+        this.#verdict(ticket, true);
+        return;
+      }
+      this.#verdict(ticket, false);
+      if (sync) {
+        reject('unauthorized', error);
+      } else {
+        this.#dispatcher.push(once(() => reject('unauthorized', error)));
+        this.#dispatcher.schedule();
+      }
+    };
+
+    let result: unknown;
+    try {
+      result = authorize({ ...request });
+    } catch (err) {
+      settle(false, asError(err), true);
+      return;
+    }
+    if (!isThenable(result)) {
+      settle(result === true, undefined, true);
+      return;
+    }
+    const ms = this.#options.handshakeTimeoutMs;
+    pending.timer = setTimeout(() => {
+      settle(false, new IngestError(ErrorCode.AUTHORIZE_TIMEOUT, `authorize did not answer within ${ms} ms (handshakeTimeoutMs)`), false);
+    }, ms);
+    if (!this.#refed) pending.timer.unref();
+    this.#pendingAuth.add(pending);
+    Promise.resolve(result).then(
+      (value) => settle(value === true, undefined, false),
+      (err: unknown) => settle(false, asError(err), false),
+    );
+  }
+
+  #startSession(streams: Extract<NativeEvent, { type: 'session' }>['streams'], metadata: Record<string, string>): void {
+    const previous = this.#current;
+    if (previous !== undefined) {
+      // Contract violation (a session without the previous one's 'end'): end it.
+      this.#current = undefined;
+      sessionControl(previous).end('error', new IngestError(ErrorCode.NATIVE_PROTOCOL, 'a new session started before this one ended'));
+    }
+    const publisher = this.#authorized;
+    this.#authorized = undefined;
+    const session = new IngestSession({
+      app: publisher?.app ?? '',
+      streamKey: publisher?.streamKey ?? '',
+      ...(publisher?.remoteAddress !== undefined ? { remoteAddress: publisher.remoteAddress } : {}),
+      ...(publisher?.remotePort !== undefined ? { remotePort: publisher.remotePort } : {}),
+      streams,
+      metadata,
+      host: this.#host,
+    });
+    this.#current = session;
+    if (this.#iterators.size > 0) {
+      for (const q of this.#iterators) q.push(session);
+    } else if (this.listenerCount('session') === 0) {
+      this.#heldSessions.push(session);
+    }
+    this.#emit('session', session);
+  }
+
+  #beginClose(): void {
+    if (this.#state === 'closing' || this.#state === 'closed') return;
+    this.#state = 'closing';
+    this.#closePromise ??= new Promise<void>((resolve) => {
+      this.#resolveClose = resolve;
+    });
+    if (this.#abortListener !== undefined) {
+      this.#options.signal?.removeEventListener('abort', this.#abortListener);
+      this.#abortListener = undefined;
+    }
+    for (const p of this.#pendingAuth) {
+      p.settled = true;
+      if (p.timer !== undefined) clearTimeout(p.timer);
+    }
+    this.#pendingAuth.clear();
+    this.#authorized = undefined;
+
+    const native = this.#native;
+    this.#native = undefined;
+    this.#address = null;
+    let closeError: IngestError | undefined;
+    if (native !== undefined) {
+      try {
+        native.close();
+      } catch (err) {
+        closeError = fromThrown(err, 'ERR_CLOSE_FAILED');
+      }
+    }
+
+    this.#dispatcher.push(
+      once(() => {
+        const s = this.#current;
+        this.#current = undefined;
+        if (s !== undefined && !s.ended) sessionControl(s).end('closed');
+      }),
+    );
+    if (closeError !== undefined) {
+      const e = closeError;
+      this.#dispatcher.push(once(() => this.#emit('error', e)));
+    }
+    this.#dispatcher.push(
+      once(() => {
+        this.#state = 'closed';
+        for (const q of this.#iterators) q.end();
+        this.#iterators.clear();
+        this.#resolveClose?.();
+        this.#resolveClose = undefined;
+        this.#muted = true; // no event after this one, not even from its handlers
+        this.emit('close');
+      }),
+    );
+    this.#dispatcher.schedule();
+  }
+}

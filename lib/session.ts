@@ -1,0 +1,548 @@
+// One publisher's session: its stream table, packets, stats and end.
+//
+// Packet delivery and backpressure. The addon counts the bytes it handed to
+// JS and stops reading once more than highWaterMarkBytes are outstanding; a
+// packet's bytes go back (listener.release) once every consumer that was
+// there when it arrived has had it:
+//   - 'packet' listeners only: released right after the synchronous emit,
+//     once per batch;
+//   - a `for await` consumer: released as it pulls, so a slow consumer holds
+//     the reader back and TCP backpressure reaches the publisher;
+//   - no consumer at all yet: held (nothing is dropped) and handed to the
+//     first consumer that attaches: a 'packet' listener added later gets the
+//     held packets replayed in order, an iterator starts with them. Holding
+//     counts against the high-water mark, like a paused stream. Call
+//     resume() to let packets nobody listens to go.
+// Leaving a `for await` loop early switches the session to resume() mode.
+// When the session ends, whatever is still held is released to the addon
+// (its budget is for the next publisher) but stays readable here.
+
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import { AsyncQueue, Deque } from './async-queue';
+import type { Dispatcher, Job } from './dispatcher';
+import { ErrorCode, IngestError } from './errors';
+import { PACKET_META_FIELDS, PacketMeta, type NativePacketBatch, type NativeStreamInfo } from './native';
+
+export type MediaType = 'video' | 'audio' | 'data';
+
+export interface StreamInfo {
+  index: number;
+  type: MediaType;
+  /** FFmpeg codec name: 'h264', 'aac', 'hevc', 'av1', ... */
+  codec: string;
+  profile?: string;
+  level?: number;
+  width?: number;
+  height?: number;
+  frameRate?: [number, number];
+  sampleRate?: number;
+  channels?: number;
+  bitRate?: number;
+  timeBase: [number, number];
+  /** Codec configuration (avcC, AudioSpecificConfig, ...); empty when there is none. */
+  extradata: Buffer;
+}
+
+export interface Packet {
+  streamIndex: number;
+  type: MediaType;
+  /** In timeBase units; NaN when unknown (AV_NOPTS_VALUE). */
+  pts: number;
+  /** In timeBase units; NaN when unknown (AV_NOPTS_VALUE). */
+  dts: number;
+  duration: number;
+  /** The stream's time base (shared, frozen). */
+  timeBase: [number, number];
+  keyframe: boolean;
+  /** FFmpeg flagged the packet as corrupt. */
+  corrupt: boolean;
+  data: Buffer;
+  size: number;
+}
+
+export type EndReason = 'eof' | 'idle-timeout' | 'error' | 'closed';
+
+export interface SessionEndEvent {
+  reason: EndReason;
+  error?: IngestError;
+}
+
+export interface StreamStats {
+  index: number;
+  type: MediaType;
+  packets: number;
+  bytes: number;
+  keyframes: number;
+}
+
+export interface SessionStats {
+  /** Date.now() when the session started. */
+  startedAt: number;
+  /** Date.now() when the last packet batch arrived; undefined before the first. */
+  lastPacketAt: number | undefined;
+  /** Date.now() when the session ended; undefined while it runs. */
+  endedAt: number | undefined;
+  packets: number;
+  bytes: number;
+  keyframes: number;
+  corruptPackets: number;
+  /** Average bits per second between the first and the last packet (wall clock); 0 until there are two batches. */
+  bitrate: number;
+  /** Delivered to JS and not yet consumed (held, or queued for a `for await` consumer). */
+  bufferedPackets: number;
+  bufferedBytes: number;
+  /** Per stream, by stream index. */
+  streams: StreamStats[];
+}
+
+export interface SessionEvents {
+  packet: [packet: Packet];
+  stream: [stream: StreamInfo];
+  metadata: [metadata: Record<string, string>];
+  end: [event: SessionEndEvent];
+}
+
+/** What a session needs from its ingest. */
+export interface SessionHost {
+  readonly dispatcher: Dispatcher;
+  /** Hands bytes back to the addon. */
+  release(bytes: number): void;
+  /** The ingest is closing: stop delivering. */
+  isClosing(): boolean;
+  /** The ingest emitted 'close': no more events. */
+  isMuted(): boolean;
+}
+
+export interface SessionInit {
+  app: string;
+  streamKey: string;
+  remoteAddress?: string;
+  remotePort?: number;
+  streams: readonly NativeStreamInfo[];
+  metadata: Record<string, string>;
+  host: SessionHost;
+}
+
+/** The ingest's handle on a session's internals (not part of the public API). */
+export interface SessionControl {
+  /** A job delivering one batch; resumable after a throwing 'packet' handler. */
+  batchJob(batch: NativePacketBatch): Job;
+  addStream(stream: NativeStreamInfo): void;
+  setMetadata(metadata: Record<string, string>): void;
+  /** Ends the session (emits 'end' last); no-op if it has ended. */
+  end(reason: EndReason, error?: IngestError): void;
+}
+
+interface Entry {
+  packet: Packet;
+  /** Consumers that still have to take it. */
+  refs: number;
+}
+
+interface StreamSlot {
+  type: MediaType;
+  timeBase: [number, number];
+  stats: StreamStats;
+}
+
+const DEFAULT_TIME_BASE: [number, number] = Object.freeze([1, 1000]) as unknown as [number, number];
+
+function toStreamInfo(s: NativeStreamInfo): StreamInfo {
+  const info: StreamInfo = {
+    index: s.index,
+    type: s.type,
+    codec: s.codec,
+    timeBase: [s.timeBase[0], s.timeBase[1]],
+    extradata: s.extradata ?? Buffer.alloc(0),
+  };
+  if (s.profile !== undefined) info.profile = s.profile;
+  if (s.level !== undefined) info.level = s.level;
+  if (s.width !== undefined) info.width = s.width;
+  if (s.height !== undefined) info.height = s.height;
+  if (s.frameRate !== undefined) info.frameRate = [s.frameRate[0], s.frameRate[1]];
+  if (s.sampleRate !== undefined) info.sampleRate = s.sampleRate;
+  if (s.channels !== undefined) info.channels = s.channels;
+  if (s.bitRate !== undefined) info.bitRate = s.bitRate;
+  return info;
+}
+
+let controlOf: (session: IngestSession) => SessionControl;
+
+/** The ingest's access to a session's internals. */
+export function sessionControl(session: IngestSession): SessionControl {
+  return controlOf(session);
+}
+
+export class IngestSession extends EventEmitter<SessionEvents> implements AsyncIterable<Packet> {
+  /** Unique id (a UUID). */
+  readonly id: string = randomUUID();
+  readonly app: string;
+  readonly streamKey: string;
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+
+  readonly #host: SessionHost;
+  readonly #streams: StreamInfo[] = [];
+  readonly #slots: (StreamSlot | undefined)[] = [];
+  #metadata: Record<string, string>;
+
+  // delivery
+  readonly #held = new Deque<Entry>();
+  readonly #replay = new Deque<Entry>();
+  #replayScheduled = false;
+  #iterator: AsyncQueue<Entry> | undefined;
+  #discarding = false;
+  #inBatch = false;
+
+  // accounting (bytes as the addon counts them)
+  #delivered = 0;
+  #released = 0;
+  #pendingRelease = 0;
+  #accountingClosed = false;
+  #bufferedPackets = 0;
+  #bufferedBytes = 0;
+
+  // stats
+  readonly #startedAt = Date.now();
+  #firstPacketAt: number | undefined;
+  #lastPacketAt: number | undefined;
+  #endedAt: number | undefined;
+  #packets = 0;
+  #bytes = 0;
+  #keyframes = 0;
+  #corrupt = 0;
+
+  // end
+  #ended = false;
+  #endReason: EndReason | undefined;
+  #error: IngestError | undefined;
+
+  static {
+    controlOf = (s) => s.#control;
+  }
+
+  readonly #control: SessionControl = {
+    batchJob: (batch) => this.#batchJob(batch),
+    addStream: (stream) => this.#addStream(stream),
+    setMetadata: (metadata) => this.#setMetadata(metadata),
+    end: (reason, error) => this.#end(reason, error),
+  };
+
+  /** Sessions are created by RtmpIngest; there is no use in constructing one. */
+  constructor(init: SessionInit) {
+    super({ captureRejections: false });
+    this.app = init.app;
+    this.streamKey = init.streamKey;
+    this.remoteAddress = init.remoteAddress;
+    this.remotePort = init.remotePort;
+    this.#host = init.host;
+    this.#metadata = { ...init.metadata };
+    for (const s of init.streams) this.#addSlot(s);
+    (this as EventEmitter).on('newListener', (name: string | symbol) => {
+      if (name === 'packet') this.#onPacketListener();
+    });
+  }
+
+  /** The streams known so far (more may appear: 'stream'). */
+  get streams(): readonly StreamInfo[] {
+    return this.#streams;
+  }
+
+  /** The latest onMetaData values, as strings. */
+  get metadata(): Readonly<Record<string, string>> {
+    return this.#metadata;
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  get endReason(): EndReason | undefined {
+    return this.#endReason;
+  }
+
+  /** Why the session ended, when it ended with an error. */
+  get error(): IngestError | undefined {
+    return this.#error;
+  }
+
+  /** A snapshot of the counters. */
+  get stats(): SessionStats {
+    const elapsed = this.#firstPacketAt !== undefined && this.#lastPacketAt !== undefined ? this.#lastPacketAt - this.#firstPacketAt : 0;
+    const streams: StreamStats[] = [];
+    for (const slot of this.#slots) if (slot !== undefined) streams.push({ ...slot.stats });
+    return {
+      startedAt: this.#startedAt,
+      lastPacketAt: this.#lastPacketAt,
+      endedAt: this.#endedAt,
+      packets: this.#packets,
+      bytes: this.#bytes,
+      keyframes: this.#keyframes,
+      corruptPackets: this.#corrupt,
+      bitrate: elapsed > 0 ? Math.round((this.#bytes * 8 * 1000) / elapsed) : 0,
+      bufferedPackets: this.#bufferedPackets,
+      bufferedBytes: this.#bufferedBytes,
+      streams,
+    };
+  }
+
+  /**
+   * Lets packets that no consumer takes go instead of holding them (like
+   * Readable#resume()): for sessions watched only for their events and
+   * stats. Packets held so far are let go too.
+   */
+  resume(): this {
+    if (this.#discarding) return this;
+    this.#discarding = true;
+    if (this.#iterator === undefined && this.#replay.length === 0) {
+      for (let e = this.#held.shift(); e !== undefined; e = this.#held.shift()) this.#consume(e);
+      this.#flushRelease();
+    }
+    return this;
+  }
+
+  /**
+   * The session's packets, in order, with backpressure: bytes go back to
+   * the reader as they are pulled. One iterator at a time; the first one also
+   * gets the packets held before any consumer was attached. Finishes when the
+   * session ends (after the packets delivered before its end).
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<Packet> {
+    if (this.#iterator !== undefined && !this.#iterator.done) {
+      const e = new IngestError(
+        ErrorCode.ITERATOR_ACTIVE,
+        'This session already has an active async iterator; packets can be iterated by one consumer at a time',
+      );
+      Error.captureStackTrace(e, this[Symbol.asyncIterator]);
+      throw e;
+    }
+    const initial = this.#replay.length === 0 ? this.#held.drain() : [];
+    const queue = new AsyncQueue<Entry>(
+      {
+        onTake: (entry) => {
+          this.#consume(entry);
+          if (!this.#inBatch) this.#flushRelease();
+        },
+        onReturn: (untaken) => {
+          if (this.#iterator === queue) this.#iterator = undefined;
+          for (const entry of untaken) this.#consume(entry);
+          this.#discarding = true;
+          this.#flushRelease();
+        },
+      },
+      initial,
+    );
+    this.#iterator = queue;
+    if (this.#ended) queue.end();
+    const iterator: AsyncIterableIterator<Packet> = {
+      next: () => queue.next().then((r) => (r.done ? r : { done: false, value: r.value.packet })),
+      return: () => queue.return().then(() => ({ done: true, value: undefined })),
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+    return iterator;
+  }
+
+  // ---- internals --------------------------------------------------------
+
+  #addSlot(s: NativeStreamInfo): StreamInfo {
+    const info = toStreamInfo(s);
+    const timeBase = Object.freeze([info.timeBase[0], info.timeBase[1]]) as unknown as [number, number];
+    const existing = this.#slots[info.index];
+    this.#slots[info.index] = {
+      type: info.type,
+      timeBase,
+      stats: existing?.stats ?? { index: info.index, type: info.type, packets: 0, bytes: 0, keyframes: 0 },
+    };
+    const at = this.#streams.findIndex((x) => x.index === info.index);
+    if (at >= 0) this.#streams[at] = info;
+    else this.#streams.push(info);
+    return info;
+  }
+
+  #addStream(s: NativeStreamInfo): void {
+    const info = this.#addSlot(s);
+    this.#emit('stream', info);
+  }
+
+  #setMetadata(metadata: Record<string, string>): void {
+    this.#metadata = { ...metadata };
+    this.#emit('metadata', this.#metadata);
+  }
+
+  #emit<K extends keyof SessionEvents>(name: K, ...args: SessionEvents[K]): void {
+    if (this.#host.isMuted()) return;
+    (this.emit as (name: string, ...a: unknown[]) => boolean)(name, ...args);
+  }
+
+  #batchJob(batch: NativePacketBatch): Job {
+    const count = batch.data.length;
+    let next = 0;
+    let counted = false;
+    return {
+      run: () => {
+        if (!counted) {
+          counted = true;
+          this.#delivered += batch.bytes;
+          const now = Date.now();
+          this.#firstPacketAt ??= now;
+          this.#lastPacketAt = now;
+          if (this.#ended || this.#accountingClosed) {
+            // A batch after the end (contract violation): give the bytes back and ignore it.
+            this.#host.release(batch.bytes);
+            next = count;
+            return;
+          }
+        }
+        this.#inBatch = true;
+        try {
+          while (next < count) {
+            if (this.#host.isClosing() || this.#ended) {
+              next = count;
+              break;
+            }
+            const i = next++;
+            this.#deliver(this.#makePacket(batch, i));
+          }
+        } finally {
+          this.#inBatch = false;
+        }
+        this.#flushRelease();
+      },
+    };
+  }
+
+  #makePacket(batch: NativePacketBatch, i: number): Packet {
+    const meta = batch.meta;
+    const o = i * PACKET_META_FIELDS;
+    const streamIndex = meta[o + PacketMeta.StreamIndex]!;
+    const flags = meta[o + PacketMeta.Flags]!;
+    const data = batch.data[i]!;
+    const sizeMeta = meta[o + PacketMeta.Size]!;
+    const size = Number.isFinite(sizeMeta) ? sizeMeta : data.length;
+    const slot = this.#slots[streamIndex];
+    const keyframe = (flags & 1) !== 0;
+    const corrupt = (flags & 2) !== 0;
+    this.#packets++;
+    this.#bytes += size;
+    if (keyframe) this.#keyframes++;
+    if (corrupt) this.#corrupt++;
+    if (slot !== undefined) {
+      slot.stats.packets++;
+      slot.stats.bytes += size;
+      if (keyframe) slot.stats.keyframes++;
+    }
+    return {
+      streamIndex,
+      type: slot?.type ?? 'data',
+      pts: meta[o + PacketMeta.Pts]!,
+      dts: meta[o + PacketMeta.Dts]!,
+      duration: meta[o + PacketMeta.Duration]!,
+      timeBase: slot?.timeBase ?? DEFAULT_TIME_BASE,
+      keyframe,
+      corrupt,
+      data,
+      size,
+    };
+  }
+
+  /** Routes one packet to its consumers; the synchronous emit comes last (it may throw). */
+  #deliver(packet: Packet): void {
+    const listening = this.listenerCount('packet') > 0;
+    const iterator = this.#iterator;
+    let entry: Entry | undefined;
+    let emitNow = false;
+    if (this.#replay.length > 0) {
+      // Older packets are still being replayed to a late listener: queue behind them.
+      entry = { packet, refs: 1 };
+      this.#replay.push(entry);
+    } else if (listening) {
+      emitNow = true;
+    } else if (iterator === undefined && !this.#discarding) {
+      entry = { packet, refs: 1 };
+      this.#held.push(entry);
+    }
+    if (iterator !== undefined) {
+      if (entry === undefined) entry = { packet, refs: 1 };
+      else entry.refs++;
+    }
+    if (entry === undefined) {
+      this.#pendingRelease += packet.size;
+    } else {
+      this.#bufferedPackets++;
+      this.#bufferedBytes += packet.size;
+      // push() may hand it to a waiting consumer at once (onTake).
+      if (iterator !== undefined && !iterator.push(entry)) this.#consume(entry);
+    }
+    if (emitNow) this.#emit('packet', packet);
+  }
+
+  #consume(entry: Entry): void {
+    if (entry.refs <= 0) return;
+    if (--entry.refs === 0) {
+      this.#bufferedPackets--;
+      this.#bufferedBytes -= entry.packet.size;
+      this.#pendingRelease += entry.packet.size;
+    }
+  }
+
+  #flushRelease(): void {
+    const bytes = this.#pendingRelease;
+    if (bytes <= 0) return;
+    this.#pendingRelease = 0;
+    if (this.#accountingClosed) return;
+    this.#released += bytes;
+    this.#host.release(bytes);
+  }
+
+  #onPacketListener(): void {
+    if (this.#iterator !== undefined || this.#held.length === 0) return;
+    for (let e = this.#held.shift(); e !== undefined; e = this.#held.shift()) this.#replay.push(e);
+    if (this.#replayScheduled) return;
+    this.#replayScheduled = true;
+    // Before anything queued: the held packets are older than every event not yet dispatched.
+    this.#host.dispatcher.pushNext({ run: () => this.#runReplay() });
+    this.#host.dispatcher.schedule();
+  }
+
+  #runReplay(): void {
+    while (this.#replay.length > 0) {
+      if (this.listenerCount('packet') === 0 && !this.#discarding) {
+        // The listener went away (once()): the rest waits for the next consumer.
+        const rest = this.#replay.drain();
+        for (const e of rest) {
+          if (this.#iterator === undefined) this.#held.push(e);
+          else this.#consume(e);
+        }
+        break;
+      }
+      const entry = this.#replay.shift()!;
+      this.#consume(entry);
+      this.#emit('packet', entry.packet);
+    }
+    this.#replayScheduled = false;
+    this.#flushRelease();
+  }
+
+  #end(reason: EndReason, error?: IngestError): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#endReason = reason;
+    this.#error = error;
+    this.#endedAt = Date.now();
+    this.#flushRelease();
+    // Whatever is still held or queued: its bytes go back to the addon now
+    // (the budget is for the next publisher); the packets stay readable.
+    const outstanding = this.#delivered - this.#released;
+    this.#accountingClosed = true;
+    if (outstanding > 0) {
+      this.#released += outstanding;
+      this.#host.release(outstanding);
+    }
+    this.#iterator?.end();
+    const event: SessionEndEvent = error === undefined ? { reason } : { reason, error };
+    this.#emit('end', event);
+  }
+}
