@@ -35,7 +35,7 @@ export interface RtmpIngestOptions {
   logLevel?: LogLevel;
   /** Aborting it closes the ingest. */
   signal?: AbortSignal;
-  /** How long after the first media packet to wait for the other announced streams before 'session'. Default 500. */
+  /** How long after the first media packet to wait for the other announced streams before 'session'. Default 200. */
   probeMs?: number;
 }
 
@@ -60,7 +60,7 @@ export const DEFAULTS = Object.freeze({
   idleTimeoutMs: 10000,
   highWaterMarkBytes: 32 * 1024 * 1024,
   logLevel: 'error' as LogLevel,
-  probeMs: 500,
+  probeMs: 200,
 });
 
 /** setTimeout's limit; longer timeouts would fire at once. */

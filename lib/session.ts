@@ -8,14 +8,16 @@
 //     once per batch;
 //   - a `for await` consumer: released as it pulls, so a slow consumer holds
 //     the reader back and TCP backpressure reaches the publisher;
-//   - no consumer at all yet: held (nothing is dropped) and handed to the
-//     first consumer that attaches: a 'packet' listener added later gets the
-//     held packets replayed in order, an iterator starts with them. Holding
-//     counts against the high-water mark, like a paused stream. Call
-//     resume() to let packets nobody listens to go.
+//   - no consumer at all yet: kept in a backlog (nothing is dropped) and
+//     handed over, in order, on the tick after a consumer attaches, to every
+//     consumer attached by then (a 'packet' listener added after an await
+//     and an iterator created next to it both get them from the first
+//     packet). The backlog counts against the high-water mark, like a paused
+//     stream. Call resume() to let packets nobody consumes go.
+// While a backlog exists, new packets queue behind it, so order holds.
 // Leaving a `for await` loop early switches the session to resume() mode.
-// When the session ends, whatever is still held is released to the addon
-// (its budget is for the next publisher) but stays readable here.
+// When the session ends, whatever is still unconsumed is released to the
+// addon (its budget is for the next publisher) but stays readable here.
 
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
@@ -59,6 +61,8 @@ export interface Packet {
   corrupt: boolean;
   data: Buffer;
   size: number;
+  /** When the native reader read it (av_read_frame returned): CLOCK_MONOTONIC in µs, the clock of process.hrtime (compare with Number(process.hrtime.bigint() / 1000n)). */
+  readAtUs: number;
 }
 
 export type EndReason = 'eof' | 'idle-timeout' | 'error' | 'closed';
@@ -188,9 +192,8 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
   #metadata: Record<string, string>;
 
   // delivery
-  readonly #held = new Deque<Entry>();
-  readonly #replay = new Deque<Entry>();
-  #replayScheduled = false;
+  readonly #backlog = new Deque<Entry>();
+  #handoverScheduled = false;
   #iterator: AsyncQueue<Entry> | undefined;
   #discarding = false;
   #inBatch = false;
@@ -240,7 +243,7 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
     this.#metadata = { ...init.metadata };
     for (const s of init.streams) this.#addSlot(s);
     (this as EventEmitter).on('newListener', (name: string | symbol) => {
-      if (name === 'packet') this.#onPacketListener();
+      if (name === 'packet') this.#scheduleHandover();
     });
   }
 
@@ -293,19 +296,15 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
    * stats. Packets held so far are let go too.
    */
   resume(): this {
-    if (this.#discarding) return this;
     this.#discarding = true;
-    if (this.#iterator === undefined && this.#replay.length === 0) {
-      for (let e = this.#held.shift(); e !== undefined; e = this.#held.shift()) this.#consume(e);
-      this.#flushRelease();
-    }
+    this.#scheduleHandover();
     return this;
   }
 
   /**
    * The session's packets, in order, with backpressure: bytes go back to
    * the reader as they are pulled. One iterator at a time; the first one also
-   * gets the packets held before any consumer was attached. Finishes when the
+   * gets the packets kept while no consumer was attached. Finishes when the
    * session ends (after the packets delivered before its end).
    */
   [Symbol.asyncIterator](): AsyncIterableIterator<Packet> {
@@ -317,7 +316,6 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
       Error.captureStackTrace(e, this[Symbol.asyncIterator]);
       throw e;
     }
-    const initial = this.#replay.length === 0 ? this.#held.drain() : [];
     const queue = new AsyncQueue<Entry>(
       {
         onTake: (entry) => {
@@ -329,12 +327,13 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
           for (const entry of untaken) this.#consume(entry);
           this.#discarding = true;
           this.#flushRelease();
+          this.#scheduleHandover();
         },
       },
-      initial,
     );
     this.#iterator = queue;
-    if (this.#ended) queue.end();
+    if (this.#ended && this.#backlog.length === 0) queue.end();
+    else this.#scheduleHandover(); // it ends the queue after the backlog if the session has ended
     const iterator: AsyncIterableIterator<Packet> = {
       next: () => queue.next().then((r) => (r.done ? r : { done: false, value: r.value.packet })),
       return: () => queue.return().then(() => ({ done: true, value: undefined })),
@@ -445,38 +444,39 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
       corrupt,
       data,
       size,
+      readAtUs: meta[o + PacketMeta.ReadAtUs]!,
     };
   }
 
-  /** Routes one packet to its consumers; the synchronous emit comes last (it may throw). */
+  /** A packet from the addon: straight to the consumers, or into the backlog. */
   #deliver(packet: Packet): void {
     const listening = this.listenerCount('packet') > 0;
     const iterator = this.#iterator;
-    let entry: Entry | undefined;
-    let emitNow = false;
-    if (this.#replay.length > 0) {
-      // Older packets are still being replayed to a late listener: queue behind them.
-      entry = { packet, refs: 1 };
-      this.#replay.push(entry);
-    } else if (listening) {
-      emitNow = true;
-    } else if (iterator === undefined && !this.#discarding) {
-      entry = { packet, refs: 1 };
-      this.#held.push(entry);
-    }
-    if (iterator !== undefined) {
-      if (entry === undefined) entry = { packet, refs: 1 };
-      else entry.refs++;
-    }
-    if (entry === undefined) {
-      this.#pendingRelease += packet.size;
-    } else {
+    if (this.#backlog.length > 0 || (!listening && iterator === undefined && !this.#discarding)) {
       this.#bufferedPackets++;
       this.#bufferedBytes += packet.size;
-      // push() may hand it to a waiting consumer at once (onTake).
-      if (iterator !== undefined && !iterator.push(entry)) this.#consume(entry);
+      this.#backlog.push({ packet, refs: 0 });
+      return;
     }
-    if (emitNow) this.#emit('packet', packet);
+    if (iterator === undefined) {
+      // The common case: listeners only (or resume()), nothing to keep.
+      this.#pendingRelease += packet.size;
+      if (listening) this.#emit('packet', packet);
+      return;
+    }
+    this.#bufferedPackets++;
+    this.#bufferedBytes += packet.size;
+    this.#route({ packet, refs: 0 });
+  }
+
+  /** Hands a buffered entry to the consumers attached now; the synchronous emit comes last (it may throw). */
+  #route(entry: Entry): void {
+    const iterator = this.#iterator;
+    entry.refs = iterator === undefined ? 1 : 2; // one for this call, one for the iterator
+    // push() may hand it to a waiting consumer at once (onTake).
+    if (iterator !== undefined && !iterator.push(entry)) this.#consume(entry);
+    this.#consume(entry);
+    if (this.listenerCount('packet') > 0) this.#emit('packet', entry.packet);
   }
 
   #consume(entry: Entry): void {
@@ -497,32 +497,27 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
     this.#host.release(bytes);
   }
 
-  #onPacketListener(): void {
-    if (this.#iterator !== undefined || this.#held.length === 0) return;
-    for (let e = this.#held.shift(); e !== undefined; e = this.#held.shift()) this.#replay.push(e);
-    if (this.#replayScheduled) return;
-    this.#replayScheduled = true;
-    // Before anything queued: the held packets are older than every event not yet dispatched.
-    this.#host.dispatcher.pushNext({ run: () => this.#runReplay() });
+  /** A consumer attached (or resume()): hand the backlog over on the next tick, before any event not yet dispatched. */
+  #scheduleHandover(): void {
+    if (this.#handoverScheduled || this.#backlog.length === 0) return;
+    this.#handoverScheduled = true;
+    // The next tick, so that consumers attached in the same synchronous block all get the backlog.
+    this.#host.dispatcher.pushNext({ run: () => this.#runHandover() });
     this.#host.dispatcher.schedule();
   }
 
-  #runReplay(): void {
-    while (this.#replay.length > 0) {
-      if (this.listenerCount('packet') === 0 && !this.#discarding) {
-        // The listener went away (once()): the rest waits for the next consumer.
-        const rest = this.#replay.drain();
-        for (const e of rest) {
-          if (this.#iterator === undefined) this.#held.push(e);
-          else this.#consume(e);
-        }
-        break;
+  #runHandover(): void {
+    this.#inBatch = true;
+    try {
+      while (this.#backlog.length > 0) {
+        if (this.listenerCount('packet') === 0 && this.#iterator === undefined && !this.#discarding) break; // wait for the next consumer
+        this.#route(this.#backlog.shift()!);
       }
-      const entry = this.#replay.shift()!;
-      this.#consume(entry);
-      this.#emit('packet', entry.packet);
+    } finally {
+      this.#inBatch = false;
     }
-    this.#replayScheduled = false;
+    this.#handoverScheduled = false;
+    if (this.#ended && this.#backlog.length === 0) this.#iterator?.end();
     this.#flushRelease();
   }
 
@@ -541,7 +536,8 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
       this.#released += outstanding;
       this.#host.release(outstanding);
     }
-    this.#iterator?.end();
+    // With a backlog, the handover ends the iterator once it has passed the backlog on.
+    if (this.#backlog.length === 0) this.#iterator?.end();
     const event: SessionEndEvent = error === undefined ? { reason } : { reason, error };
     this.#emit('end', event);
   }
