@@ -51,10 +51,14 @@ function describeSystem(): string {
 
 function loadFailure(root: string, cause: unknown): IngestError {
   const reason = cause instanceof Error ? cause.message.trim() : String(cause);
+  // node-gyp-build looks there instead when it is set.
+  const override = process.env.RTMP_INGEST_PREBUILD || undefined;
   const message = [
     `Could not load the rtmp-ingest native addon.`,
     `  System:      ${describeSystem()}`,
-    `  Looked in:   ${path.join(root, 'build', 'Release')}, ${path.join(root, 'build', 'Debug')} and ${path.join(root, 'prebuilds', `${process.platform}-${process.arch}`)}`,
+    override === undefined
+      ? `  Looked in:   ${path.join(root, 'build', 'Release')}, ${path.join(root, 'build', 'Debug')} and ${path.join(root, 'prebuilds', `${process.platform}-${process.arch}`)}`
+      : `  Looked in:   ${override} (from RTMP_INGEST_PREBUILD)`,
     `  Cause:       ${reason.split('\n').join('\n               ')}`,
     `Possible solutions:`,
     `  - Build it from source: npm install --build-from-source`,
