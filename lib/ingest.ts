@@ -406,7 +406,20 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
 
     // Constant time, and over digests so the key's length does not leak either.
     const expected = this.#expectedKeyDigest;
-    if (expected === undefined || !timingSafeEqual(sha256(event.streamKey), expected)) {
+    const matches = (key: string) => expected !== undefined && timingSafeEqual(sha256(key), expected);
+    let accepted = matches(event.streamKey);
+    // Publishers split a multi-segment path differently: OBS sends app 'live/sub' and key
+    // 'key', FFmpeg's client app 'live' and stream 'sub/key'. Take the last segment as the key.
+    const slash = event.streamKey.lastIndexOf('/');
+    if (slash >= 0) {
+      const lastSegment = event.streamKey.slice(slash + 1);
+      if (matches(lastSegment) && !accepted) {
+        accepted = true;
+        request.app = event.app === '' ? event.streamKey.slice(0, slash) : `${event.app}/${event.streamKey.slice(0, slash)}`;
+        request.streamKey = lastSegment;
+      }
+    }
+    if (!accepted) {
       this.#verdict(ticket, false);
       reject('stream-key');
       return;
