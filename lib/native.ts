@@ -47,6 +47,13 @@ export interface NativePacketBatch {
   bytes: number; // sum of sizes: hand it back with release() once consumed
 }
 
+/**
+ * Per connection, events come in this order: 'connection', then either 'rejected' or 'authorize'. After a
+ * denied verdict nothing more comes for that connection. After an allowed one: 'session' (always, even when the
+ * publisher left before sending media: then with no streams), then 'stream' / 'metadata' / 'packets' in read
+ * order, then exactly one 'end'. 'log' may come at any point; 'stopped' comes last, and only when the reader
+ * ended by itself.
+ */
 export type NativeEvent =
   /** TCP connection accepted; the RTMP handshake starts (handshake timeout runs from here). */
   | { type: 'connection'; remoteAddress: string; remotePort: number }
@@ -86,8 +93,13 @@ export interface NativeListener {
   listen(): { host: string; port: number };
   /** The verdict for an 'authorize' event. */
   authorize(ticket: number, allow: boolean): void;
-  /** Bytes of delivered packets that JS has consumed; the reader waits while more than highWaterMarkBytes are outstanding. */
+  /**
+   * Bytes of delivered packets that JS has consumed; the reader waits while more than highWaterMarkBytes are
+   * outstanding. The count is per connection (it restarts at 0 when a publisher connects) and never goes below 0.
+   */
   release(bytes: number): void;
+  /** Ends the current publisher's session with reason 'closed'; the listener goes on as keepAlive says. */
+  disconnect(): void;
   /** Stops the reader, closes every socket, joins the thread. Idempotent; no event is delivered after it returns. */
   close(): void;
   ref(): void;

@@ -35,6 +35,7 @@ Napi::Function Listener::Define(Napi::Env env) {
                          InstanceMethod<&Listener::Listen>("listen"),
                          InstanceMethod<&Listener::Authorize>("authorize"),
                          InstanceMethod<&Listener::Release>("release"),
+                         InstanceMethod<&Listener::Disconnect>("disconnect"),
                          InstanceMethod<&Listener::Close>("close"),
                          InstanceMethod<&Listener::Ref>("ref"),
                          InstanceMethod<&Listener::Unref>("unref"),
@@ -94,8 +95,9 @@ void Listener::DeliverEvents(Napi::Env env, Napi::Function on_events, EventQueue
   Napi::HandleScope scope(env);
   Napi::Array batch = Napi::Array::New(env, events.size());
   for (size_t i = 0; i < events.size(); i++) batch.Set(static_cast<uint32_t>(i), EventToJs(env, events[i]));
-  // An exception thrown by a handler stays pending and becomes the process's
-  // 'uncaughtException', as for any event emitter callback.
+  // lib/ never throws back into here: under Node-API 8, Node would only warn
+  // about an exception left pending by a thread-safe call. The dispatcher
+  // rethrows handler errors from process.nextTick instead.
   on_events.Call({batch});
 }
 
@@ -132,6 +134,11 @@ Napi::Value Listener::Authorize(const Napi::CallbackInfo& info) {
 
 Napi::Value Listener::Release(const Napi::CallbackInfo& info) {
   if (reader_ && info.Length() >= 1 && info[0].IsNumber()) reader_->Release(info[0].As<Napi::Number>().Int64Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value Listener::Disconnect(const Napi::CallbackInfo& info) {
+  if (reader_) reader_->Disconnect();
   return info.Env().Undefined();
 }
 

@@ -26,6 +26,7 @@ class Listener : public Napi::ObjectWrap<Listener> {
   Napi::Value Listen(const Napi::CallbackInfo& info);
   Napi::Value Authorize(const Napi::CallbackInfo& info);
   Napi::Value Release(const Napi::CallbackInfo& info);
+  Napi::Value Disconnect(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Ref(const Napi::CallbackInfo& info);
   Napi::Value Unref(const Napi::CallbackInfo& info);

@@ -144,6 +144,14 @@ void Reader::Release(int64_t bytes) {
   cv_.notify_all();
 }
 
+void Reader::Disconnect() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (active_fd_ < 0) return;
+  disconnecting_ = true;
+  shutdown(active_fd_, SHUT_RDWR);
+  cv_.notify_all();
+}
+
 void Reader::Stop() {
   stopping_.store(true);
   if (wake_fd_) {
@@ -305,8 +313,11 @@ bool Reader::AwaitVerdict(uint64_t ticket) {
 
 bool Reader::WaitForRoom() {
   std::unique_lock<std::mutex> lock(mu_);
-  if (outstanding_bytes_ < options_.high_water_mark_bytes) return !stopping_.load();
-  cv_.wait(lock, [&] { return stopping_.load() || outstanding_bytes_ < options_.high_water_mark_bytes; });
+  if (outstanding_bytes_ < options_.high_water_mark_bytes) return !stopping_.load() && !disconnecting_;
+  cv_.wait(lock, [&] {
+    return stopping_.load() || disconnecting_ || outstanding_bytes_ < options_.high_water_mark_bytes;
+  });
+  if (disconnecting_) return false;
   lock.unlock();
   // Time spent waiting for JS is not the publisher's idleness.
   ArmDeadline(options_.idle_timeout_ms);
@@ -326,6 +337,7 @@ void Reader::Serve(UniqueFd conn, const Peer& peer) {
     std::lock_guard<std::mutex> lock(mu_);
     active_fd_ = conn.Get();
     outstanding_bytes_ = 0;
+    disconnecting_ = false;
   }
   // Whatever happens below, Stop() must not shut down a descriptor number
   // that has been closed and reused.
@@ -460,7 +472,12 @@ static int PeerState(int fd) {
 
 void Reader::EndSession(int averror, int fd) {
   Event end(Event::Kind::End);
-  if (stopping_.load()) {
+  bool disconnecting;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    disconnecting = disconnecting_;
+  }
+  if (stopping_.load() || disconnecting) {
     end.reason = "closed";
   } else if (interrupted_ == Interrupt::Deadline) {
     end.reason = "idle-timeout";

@@ -58,6 +58,8 @@ class Reader {
   void Authorize(uint64_t ticket, bool allow);
   // JS consumed `bytes` of delivered packets.
   void Release(int64_t bytes);
+  // Ends the current publisher's session ('closed'); the listener goes on.
+  void Disconnect();
   // Interrupts whatever the thread is doing and joins it. Idempotent.
   void Stop();
 
@@ -99,7 +101,8 @@ class Reader {
 
   std::mutex mu_;  // guards what follows
   std::condition_variable cv_;
-  int active_fd_ = -1;  // the publisher's socket, shut down by Stop()
+  int active_fd_ = -1;  // the publisher's socket, shut down by Stop() and Disconnect()
+  bool disconnecting_ = false;
   uint64_t pending_ticket_ = 0;
   std::optional<bool> verdict_;
   int64_t outstanding_bytes_ = 0;
