@@ -21,7 +21,7 @@ export interface ChildHandle {
   stderr(): string;
   /** Everything written to stdout (only when spawned with stdout: 'pipe'). */
   stdout(): string;
-  /** SIGTERM (after SIGCONT, in case it was stopped), SIGKILL after a grace period. */
+  /** Closes stdin, SIGTERM (after SIGCONT, in case it was stopped), SIGKILL after a grace period. */
   kill(graceMs?: number): Promise<ExitInfo>;
 }
 
@@ -73,6 +73,8 @@ export function spawnTracked(cmd: string, args: readonly string[], opts: SpawnTr
       if (killing) return killing;
       killing = (async () => {
         if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+          // ffmpeg blocked reading a stdin pipe ignores SIGTERM (the read restarts); EOF ends it.
+          child.stdin?.destroy();
           child.kill('SIGCONT'); // a SIGSTOPped process would not act on SIGTERM
           child.kill('SIGTERM');
           const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);

@@ -1,0 +1,97 @@
+// What rtmp-ingest delivers equals, packet by packet, what was sent: the
+// fixture as ffprobe reads it (or, for GStreamer, what its flvmux writes):
+// same order, pts, dts, duration, key flag, size and SHA-256 of the data.
+import { afterEach, describe, expect, it } from 'vitest';
+import { expectSamePackets } from './helpers/compare.js';
+import { fixturePath, nextSession, startIngest } from './helpers/ingest.js';
+import { killAllChildren } from './helpers/process.js';
+import {
+  GST_PUBLISH_ELEMENTS,
+  gstreamerReference,
+  publishWithFfmpeg,
+  publishWithGstreamer,
+  requireGstElements,
+  requireTool,
+  type Publisher,
+} from './helpers/publishers.js';
+import { probePackets, probeStreams, type RefPacket } from './helpers/reference.js';
+import type { RtmpIngest } from '../lib/index.js';
+
+const FIXTURES = ['small', 'hd720', 'bframes'] as const;
+type FixtureName = (typeof FIXTURES)[number];
+
+const haveFfmpeg = requireTool('ffmpeg') && requireTool('ffprobe');
+const haveGst = haveFfmpeg && requireGstElements(...GST_PUBLISH_ELEMENTS);
+
+let ingest: RtmpIngest | undefined;
+afterEach(async () => {
+  await ingest?.close();
+  ingest = undefined;
+  await killAllChildren();
+});
+
+const refCache = new Map<string, Promise<RefPacket[]>>();
+function reference(name: FixtureName, via: 'file' | 'gstreamer'): Promise<RefPacket[]> {
+  const key = `${via}:${name}`;
+  if (!refCache.has(key)) refCache.set(key, via === 'file' ? probePackets(fixturePath(name)) : gstreamerReference(fixturePath(name)));
+  return refCache.get(key)!;
+}
+
+interface Case {
+  name: string;
+  fixture: FixtureName;
+  publish: (file: string, url: string) => Publisher;
+  reference: 'file' | 'gstreamer';
+  gst: boolean;
+}
+
+const cases: Case[] = FIXTURES.flatMap((f): Case[] => [
+  { name: `ffmpeg -re ${f}`, fixture: f, publish: (file, url) => publishWithFfmpeg(file, url, { realtime: true }), reference: 'file', gst: false },
+  { name: `ffmpeg ${f}`, fixture: f, publish: (file, url) => publishWithFfmpeg(file, url), reference: 'file', gst: false },
+  { name: `gstreamer chunk-size 128 ${f}`, fixture: f, publish: (file, url) => publishWithGstreamer(file, url, { chunkSize: 128 }), reference: 'gstreamer', gst: true },
+  { name: `gstreamer chunk-size 4096 ${f}`, fixture: f, publish: (file, url) => publishWithGstreamer(file, url, { chunkSize: 4096 }), reference: 'gstreamer', gst: true },
+]);
+
+describe.skipIf(!haveFfmpeg)('rtmp-ingest receives exactly what was sent', () => {
+  it.each(cases.filter((c) => !c.gst || haveGst))('$name', async (c) => {
+    const started = await startIngest({ keepAlive: false });
+    ingest = started.ingest;
+    const received = nextSession(ingest);
+    const pub = c.publish(fixturePath(c.fixture), started.url);
+    const { session, packets, end } = await received;
+    const exit = await pub.exited;
+    expect(exit.code, pub.stderr()).toBe(0);
+    expect(end.reason).toBe('eof');
+
+    expectSamePackets(packets, await reference(c.fixture, c.reference), { label: c.name, interleaving: true });
+
+    // Streams are described as ffprobe describes the fixture.
+    const streams = await probeStreams(fixturePath(c.fixture));
+    expect(session.streams.map((s) => [s.index, s.type, s.codec, `${s.timeBase[0]}/${s.timeBase[1]}`, s.extradata.length])).toEqual(
+      streams.map((s) => [s.index, s.type, s.codec, s.timeBase, s.extradataSize]),
+    );
+    expect(session.stats.packets).toBe(packets.length);
+    expect(session.stats.bytes).toBe(packets.reduce((n, p) => n + p.size, 0));
+  });
+});
+
+describe.skipIf(!haveFfmpeg)('stream info', () => {
+  it('knows dimensions, profiles, rates and the AAC config without probing for seconds', async () => {
+    const started = await startIngest({ keepAlive: false });
+    ingest = started.ingest;
+    const received = nextSession(ingest);
+    const sessionAtUs = new Promise<number>((resolve) => ingest!.once('session', () => resolve(Number(process.hrtime.bigint() / 1000n))));
+    publishWithFfmpeg(fixturePath('bframes'), started.url, { realtime: true });
+    const { session, packets } = await received;
+    const [video, audio] = session.streams;
+    expect(video).toMatchObject({ type: 'video', codec: 'h264', profile: 'High', width: 640, height: 360, frameRate: [25, 1] });
+    expect(audio).toMatchObject({ type: 'audio', codec: 'aac', profile: 'LC', sampleRate: 44100, channels: 2 });
+    // A realtime publisher sends both streams at once: the session starts as
+    // soon as both are there. avformat_find_stream_info would have read
+    // seconds of the stream (over 100 packets here) before it.
+    const sessionUs = await sessionAtUs;
+    const readBeforeSession = packets.filter((p) => p.readAtUs < sessionUs).length;
+    expect(readBeforeSession).toBeGreaterThan(0);
+    expect(readBeforeSession).toBeLessThan(20);
+  });
+});
