@@ -12,6 +12,7 @@ import { expectSamePackets } from './helpers/compare.js';
 import { fixturePath } from './helpers/ingest.js';
 import { requireTool } from './helpers/publishers.js';
 import { probePackets } from './helpers/reference.js';
+import { PREBUILD_GLIBC } from '../lib/binding.js';
 
 const execFileAsync = promisify(execFile);
 const root = new URL('..', import.meta.url).pathname;
@@ -128,6 +129,10 @@ describe.skipIf(!haveFfmpeg)('the npm package', () => {
       .flatMap((l) => /\(NEEDED\).*\[(.+)\]/.exec(l)?.[1] ?? []);
     expect(needed.filter((lib) => !/^(libc|libm|libpthread|libdl|librt|ld-linux[\w-]*)\.so(\.\d+)*$/.test(lib))).toEqual([]);
     expect(execFileSync('readelf', ['-S', file], { encoding: 'utf8' })).not.toContain('.symtab');
+    // The glibc the loader's error message and the README promise.
+    const versions = execFileSync('objdump', ['-T', file], { encoding: 'utf8' }).match(/GLIBC_[\d.]+/g) ?? [];
+    const newest = versions.map((v) => v.slice(6)).sort((a, b) => a.localeCompare(b, 'en', { numeric: true })).pop();
+    expect(newest).toBe(PREBUILD_GLIBC);
   });
 
   it('installs with no compiler on PATH, and receives every packet frame-accurately, also from a moved node_modules', async () => {
