@@ -97,6 +97,14 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
     dispatcher: this.#dispatcher,
     release: (bytes) => this.#release(bytes),
     isClosing: () => this.#state === 'closing' || this.#state === 'closed',
+    disconnect: (session) => {
+      if (session !== this.#current || this.#native === undefined) return;
+      try {
+        this.#native.disconnect();
+      } catch (err) {
+        this.#nativeCallFailed('disconnect', err);
+      }
+    },
     isMuted: () => this.#muted,
   };
 

@@ -114,6 +114,8 @@ export interface SessionHost {
   release(bytes: number): void;
   /** The ingest is closing: stop delivering. */
   isClosing(): boolean;
+  /** Drops this session's publisher; the listener goes on. */
+  disconnect(session: IngestSession): void;
   /** The ingest emitted 'close': no more events. */
   isMuted(): boolean;
 }
@@ -288,6 +290,18 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
       bufferedBytes: this.#bufferedBytes,
       streams,
     };
+  }
+
+  /**
+   * Drops the publisher: the session ends with reason 'closed' once the
+   * packets read before it are delivered; the ingest listens again (with
+   * keepAlive). Resolves when the session has ended.
+   */
+  close(): Promise<void> {
+    if (this.#ended) return Promise.resolve();
+    const ended = new Promise<void>((resolve) => this.once('end', () => resolve()));
+    this.#host.disconnect(this);
+    return ended;
   }
 
   /**
