@@ -175,6 +175,31 @@ describe.skipIf(!haveFfmpeg)('the npm package', () => {
     await check(moved);
   }, 300_000);
 
+  it('builds from source when asked to (npm_config_build_from_source), FFmpeg included', async () => {
+    const project = join(work, 'from-source');
+    mkdirSync(project);
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'from-source', version: '1.0.0', private: true, allowScripts: { 'rtmp-ingest': true } }));
+    // The build's own npm tools, from the registry, as the README says.
+    await run('npm', ['install', '--no-audit', '--no-fund', 'cmake-js@8', 'node-addon-api@8'], { cwd: project });
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      npm_config_build_from_source: 'true',
+      // The tarball build-ffmpeg.sh fetched for this checkout: no second download.
+      RTMP_INGEST_FFMPEG_TARBALL: join(root, 'deps', 'src', 'ffmpeg_9.0.2.orig.tar.xz'),
+    };
+    const install = await run('npm', ['install', '--no-audit', '--no-fund', '--foreground-scripts', tarball], { cwd: project, env });
+    expect(install.stderr + install.stdout).toMatch(/building from source/);
+    const pkg = join(project, 'node_modules', 'rtmp-ingest');
+    expect(existsSync(join(pkg, 'build', 'Release', 'rtmp_ingest.node'))).toBe(true);
+    expect(existsSync(join(pkg, 'deps', 'ffmpeg', 'lib', 'libavformat.a'))).toBe(true);
+    writeFileSync(join(project, 'smoke.cjs'), SMOKE);
+    const { stdout } = await run(process.execPath, ['smoke.cjs', fixturePath('small')], { cwd: project, env: process.env });
+    const result = JSON.parse(stdout) as { packets: never[]; addon: string[] };
+    // node-gyp-build prefers the fresh build over the shipped prebuild.
+    expect(result.addon).toEqual([join(pkg, 'build', 'Release', 'rtmp_ingest.node')]);
+    expectSamePackets(result.packets, await probePackets(fixturePath('small')), { label: 'built from source', interleaving: true });
+  }, 600_000);
+
   it('type-checks for ESM and CommonJS consumers', async () => {
     const project = join(work, 'moved-consumer');
     writeFileSync(join(project, 'consumer.mts'), CONSUMER_TYPES);
