@@ -1,0 +1,82 @@
+// The publishers, each a child process of its own (its CPU is not counted):
+//  - the ffmpeg CLI, `-c copy -f flv`: it mirrors the chunk size the server
+//    announces (libavformat's listener announces 128; node-media-server 60000);
+//  - GStreamer's rtmp2sink with a fixed chunk-size (128, its default; 4096 as OBS).
+// Several URLs from one ffmpeg go through its tee muxer (the scale test).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CACHE_DIR, lingerShim, startMeasured, startProcess } from './measure.mjs';
+
+export const PUBLISHERS = {
+  ffmpeg: { id: 'ffmpeg', label: 'ffmpeg CLI (server-announced chunk size)', chunk: 'announced' },
+  gst128: { id: 'gst128', label: 'GStreamer rtmp2sink chunk-size 128', chunk: 128 },
+  gst4096: { id: 'gst4096', label: 'GStreamer rtmp2sink chunk-size 4096', chunk: 4096 },
+};
+
+let seq = 0;
+
+/**
+ * Starts a publisher. opts: { realtime, loop (ffmpeg only: -stream_loop -1),
+ * seconds (stop after this much media), traceConnect (record connect() times
+ * with strace; read them with connectTimes()), measured (under rusage-wrap) }.
+ */
+export async function startPublisher(id, file, urls, opts = {}) {
+  urls = Array.isArray(urls) ? urls : [urls];
+  let cmd;
+  let args;
+  if (id === 'ffmpeg') {
+    cmd = 'ffmpeg';
+    args = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'error'];
+    if (opts.realtime) args.push('-re');
+    if (opts.loop) args.push('-stream_loop', '-1');
+    args.push('-i', file);
+    if (opts.seconds) args.push('-t', String(opts.seconds));
+    args.push('-map', '0', '-c', 'copy');
+    if (urls.length === 1) args.push('-f', 'flv', urls[0]);
+    else args.push('-f', 'tee', urls.map((u) => `[f=flv:onfail=ignore]${u}`).join('|'));
+  } else {
+    const chunk = PUBLISHERS[id].chunk;
+    const sink = (url) => ['rtmp2sink', `location=${url}`, `chunk-size=${chunk}`, `sync=${opts.realtime ? 'true' : 'false'}`];
+    cmd = 'gst-launch-1.0';
+    args = [
+      '-q',
+      'filesrc', `location=${file}`, '!', 'flvdemux', 'name=d',
+      'd.video', '!', 'queue', '!', 'm.video',
+      'd.audio', '!', 'queue', '!', 'm.audio',
+      'flvmux', 'name=m', 'streamable=true', '!',
+    ];
+    // Several URLs: one demux/mux, a tee, one rtmp2sink per URL.
+    if (urls.length === 1) args.push(...sink(urls[0]));
+    else {
+      args.push('tee', 'name=t');
+      for (const u of urls) args.push('t.', '!', 'queue', '!', ...sink(u));
+    }
+  }
+  let traceFile;
+  if (opts.traceConnect) {
+    traceFile = join(CACHE_DIR, `connect-${process.pid}-${++seq}.txt`);
+    args = ['-f', '-ttt', '-qq', '--seccomp-bpf', '-e', 'trace=connect', '-o', traceFile, cmd, ...args];
+    cmd = 'strace';
+  }
+  const env = { ...process.env, LD_PRELOAD: lingerShim() };
+  const h = opts.measured
+    ? await startMeasured(`publisher ${id}`, cmd, args, { stdout: 'ignore', env })
+    : startProcess(`publisher ${id}`, cmd, args, { stdout: 'ignore', env });
+  /** Wall-clock µs of each successful connect() to 127.0.0.1:port (strace -ttt). */
+  h.connectTimes = (port) => {
+    if (!traceFile) return [];
+    let text = '';
+    try {
+      text = readFileSync(traceFile, 'utf8');
+    } catch {
+      return [];
+    }
+    const out = [];
+    for (const line of text.split('\n')) {
+      const m = line.match(/^(?:\d+\s+)?(\d+\.\d+) connect\(.*sin_port=htons\((\d+)\)/);
+      if (m && Number(m[2]) === port && !/= -1 E(?!INPROGRESS)/.test(line)) out.push(Math.round(Number(m[1]) * 1e6));
+    }
+    return out;
+  };
+  return h;
+}

@@ -1,0 +1,109 @@
+// The receivers, each started in a child process of its own under
+// rusage-wrap so that its CPU and peak RSS are its own:
+//   rtmp-ingest        this package, counting in a JS 'packet' handler
+//   ffmpeg-cli         `ffmpeg -listen 1 -i rtmp://... -c copy -f null -` (native ceiling, no JS)
+//   node-media-server  4.4.3, pure JS
+//   ffmpeg-pipe        child ffmpeg -> FLV on a pipe -> FLV parsed in JS
+//   node-av            node-av's Demuxer on the listen URL
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { BENCH_DIR, ROOT, startMeasured, waitForPort } from './measure.mjs';
+
+const require = createRequire(join(ROOT, 'package.json'));
+
+const node = process.execPath;
+const script = (name) => join(BENCH_DIR, name);
+
+export const RECEIVERS = [
+  { id: 'rtmp-ingest', label: 'rtmp-ingest', js: true },
+  { id: 'ffmpeg-cli', label: 'ffmpeg CLI -f null (no JS)', js: false },
+  { id: 'node-media-server', label: 'node-media-server 4.4.3', js: true },
+  { id: 'ffmpeg-pipe', label: 'ffmpeg child + FLV pipe parsed in JS', js: true },
+  { id: 'node-av', label: 'node-av Demuxer', js: true },
+];
+
+/** Why a receiver cannot run here, or undefined when it can. */
+export function unavailableReason(id) {
+  try {
+    switch (id) {
+      case 'rtmp-ingest':
+        require.resolve(join(ROOT, 'build', 'Release', 'rtmp_ingest.node'));
+        return undefined;
+      case 'ffmpeg-cli':
+      case 'ffmpeg-pipe':
+        return spawnSync('ffmpeg', ['-version']).status === 0 ? undefined : 'no ffmpeg on PATH';
+      case 'node-media-server':
+        require.resolve('node-media-server');
+        return undefined;
+      case 'node-av': {
+        const r = spawnSync(node, ['--input-type=module', '-e', "const m = await import('node-av'); if (!m.Demuxer) throw new Error('no Demuxer export');"], {
+          cwd: ROOT,
+          encoding: 'utf8',
+          timeout: 30_000,
+        });
+        return r.status === 0 ? undefined : `node-av does not load: ${(r.stderr || String(r.error)).trim().split('\n').slice(-3).join(' ')}`;
+      }
+      default:
+        return 'unknown receiver';
+    }
+  } catch (err) {
+    return `not installed (${err.code ?? err.message})`;
+  }
+}
+
+/** Byte figures from the ffmpeg CLI's closing line: "video:146484KiB audio:938KiB ...". */
+function parseFfmpegSummary(stderr) {
+  const m = stderr.match(/video:\s*(\d+)\s*[kK]i?B\s+audio:\s*(\d+)\s*[kK]i?B/);
+  if (!m) return undefined;
+  return { bytes: (Number(m[1]) + Number(m[2])) * 1024 };
+}
+
+/**
+ * Starts a receiver on `port` (listeners > 1: rtmp-ingest only, ports[]).
+ * Resolves once it listens, with { h (measured handle), ports, result() },
+ * where result() resolves after exit with what it counted.
+ */
+export async function startReceiver(id, { port, ports, maxSeconds = 600, progressBytes = 0, onStderr } = {}) {
+  ports = ports ?? [port];
+  let h;
+  const args = ['--max-seconds', String(maxSeconds)];
+  switch (id) {
+    case 'rtmp-ingest':
+      h = await startMeasured(id, node, [script('recv-rtmp-ingest.mjs'), '--listeners', String(ports.length), '--ports', ports.join(','), '--progress', String(progressBytes), ...args], { env: { ...process.env } });
+      await h.waitLine((m) => m.t === 'ready', 30_000);
+      break;
+    case 'ffmpeg-cli':
+      h = await startMeasured(
+        id,
+        'ffmpeg',
+        ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info', '-listen', '1', '-i', `rtmp://127.0.0.1:${port}/live/bench`, '-map', '0', '-c', 'copy', '-f', 'null', '-'],
+        { stdout: 'ignore', onStderr },
+      );
+      break;
+    case 'node-media-server':
+      h = await startMeasured(id, node, [script('recv-nms.mjs'), '--port', String(port), ...args], { onStderr });
+      await h.waitLine((m) => m.t === 'ready', 30_000);
+      break;
+    case 'ffmpeg-pipe':
+      h = await startMeasured(id, node, [script('recv-ffmpeg-pipe.mjs'), '--port', String(port), ...args], { onStderr });
+      break;
+    case 'node-av':
+      h = await startMeasured(id, node, [script('recv-node-av.mjs'), '--port', String(port), ...args], { onStderr, env: { ...process.env } });
+      break;
+    default:
+      throw new Error(`unknown receiver ${id}`);
+  }
+  for (const p of ports) await waitForPort(p, { handle: h, timeoutMs: 30_000 });
+  const result = async () => {
+    await h.exited;
+    if (id === 'ffmpeg-cli') {
+      const s = parseFfmpegSummary(h.stderr());
+      return { packets: undefined, bytes: s?.bytes, listeners: [{ bytes: s?.bytes, end: `exit ${h.exitInfo.code}` }] };
+    }
+    const done = h.lines.find((m) => m.t === 'done');
+    if (!done) throw new Error(`${id} ended without results (${JSON.stringify(h.exitInfo)}): ${h.stderr().slice(-2000)}`);
+    return done;
+  };
+  return { h, ports, result };
+}

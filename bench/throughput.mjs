@@ -1,0 +1,185 @@
+// CPU per GB, throughput, peak RSS (and, in separate strace runs, syscalls
+// per MB): the same publisher sends the same input to each receiver in turn,
+// interleaved round by round (A B C D E, B C D E A, ...) so that drift of the
+// shared machine falls on every receiver alike.
+import { join } from 'node:path';
+import { startPublisher } from './publishers.mjs';
+import { startReceiver } from './receivers.mjs';
+import { attachPerf, attachStrace, CACHE_DIR, parsePerfStat, freePort, median, parseStraceSummary, processTree, procMem, sleep, treeCpuUs, waitExit } from './measure.mjs';
+import { readFileSync, rmSync } from 'node:fs';
+
+let seq = 0;
+
+/** One publish of `input` by `publisher` to `receiver`, measured. */
+export async function runTrial({ receiver, publisher, input, strace = false, perf = false, realtime = false, timeoutMs = 300_000 }) {
+  const port = await freePort();
+  let h;
+  try {
+    const rec = await startReceiver(receiver, { port, maxSeconds: Math.ceil(timeoutMs / 1000) + 30 });
+    h = rec.h;
+    await sleep(150); // let it settle into its idle wait
+    const idleRssKiB = processTree(h.pid).reduce((a, p) => a + (procMem(p)?.rssKiB ?? 0), 0);
+    const base = treeCpuUs(h.pid);
+    let st;
+    let straceFile;
+    if (strace) {
+      straceFile = join(CACHE_DIR, `strace-${process.pid}-${++seq}.txt`);
+      st = await attachStrace(processTree(h.pid), straceFile);
+    }
+    let pf;
+    let perfFile;
+    if (perf) {
+      perfFile = join(CACHE_DIR, `perf-${process.pid}-${++seq}.txt`);
+      pf = await attachPerf(processTree(h.pid), perfFile);
+    }
+    const pub = await startPublisher(publisher, input.file, `rtmp://127.0.0.1:${port}/live/bench`, { traceConnect: true, realtime });
+    await waitExit(h, timeoutMs);
+    const pubExit = await waitExit(pub, 15_000).catch((e) => ({ error: e }));
+    const ru = h.rusage();
+    if (!ru) throw new Error(`${receiver}: no rusage (${JSON.stringify(h.exitInfo)}): ${h.stderr().slice(-1500)}`);
+    const res = await rec.result();
+    const connectAt = pub.connectTimes(port)[0];
+    let syscalls;
+    if (st) {
+      await waitExit(st, 15_000).catch(() => st.kill());
+      syscalls = parseStraceSummary(readFileSync(straceFile, 'utf8'));
+      rmSync(straceFile, { force: true });
+    }
+    let perfCounts;
+    if (pf) {
+      await waitExit(pf, 15_000).catch(() => pf.kill());
+      perfCounts = parsePerfStat(readFileSync(perfFile, 'utf8'));
+      rmSync(perfFile, { force: true });
+    }
+    const cpuUs = ru.userUs + ru.sysUs - base.userUs - base.sysUs;
+    return {
+      receiver,
+      publisher,
+      ok: true,
+      userUs: ru.userUs - base.userUs,
+      sysUs: ru.sysUs - base.sysUs,
+      cpuUs,
+      startupCpuUs: base.userUs + base.sysUs,
+      wallUs: connectAt ? ru.exitedAtWallUs - connectAt : undefined,
+      peakRssKiB: h.peakRssKiB(),
+      idleRssKiB,
+      packets: res.packets,
+      bytes: res.bytes,
+      end: res.listeners?.map((l) => l.end).join(','),
+      complete: res.packets === undefined ? undefined : res.packets >= input.packets,
+      video: res.listeners?.[0]?.video,
+      audio: res.listeners?.[0]?.audio,
+      publisherExit: pubExit.error ? String(pubExit.error.message).slice(0, 200) : pubExit.code,
+      syscalls,
+      perf: perfCounts,
+    };
+  } catch (err) {
+    await h?.kill(500);
+    return { receiver, publisher, ok: false, error: String(err?.message ?? err).slice(0, 600) };
+  }
+}
+
+/**
+ * rounds x publishers x receivers, receivers rotated each round. Returns every
+ * trial plus, per publisher and receiver, medians and paired ratios
+ * rtmp-ingest/peer (median over rounds of the per-round ratio).
+ */
+export async function runThroughput({ receivers, publishers, input, rounds, log, realtime = false }) {
+  const trials = [];
+  for (let r = 0; r < rounds; r++) {
+    for (const pub of publishers) {
+      const order = receivers.map((_, i) => receivers[(i + r) % receivers.length]);
+      for (const rec of order) {
+        const t = await runTrial({ receiver: rec, publisher: pub, input, realtime, timeoutMs: realtime ? (input.spec.seconds + 120) * 1000 : 300_000 });
+        t.round = r;
+        trials.push(t);
+        log(
+          `  ${realtime ? 'realtime ' : ''}round ${r + 1}/${rounds} ${pub.padEnd(7)} ${rec.padEnd(17)} ` +
+            (t.ok
+              ? `cpu ${(t.cpuUs / 1e3).toFixed(0).padStart(5)} ms  ${((t.cpuUs / 1e6) / (input.payloadBytes / 1e9)).toFixed(2)} s/GB  wall ${t.wallUs ? (t.wallUs / 1e3).toFixed(0) : '?'} ms  rss ${(t.peakRssKiB / 1024).toFixed(0)} MiB  pkts ${t.packets ?? '-'}/${input.packets}`
+              : `FAILED ${t.error}`),
+        );
+      }
+    }
+  }
+  return { trials, summary: summarizeThroughput(trials, receivers, publishers, input) };
+}
+
+export function summarizeThroughput(trials, receivers, publishers, input) {
+  const gb = input.payloadBytes / 1e9;
+  const mb = input.payloadBytes / 1e6;
+  const summary = {};
+  for (const pub of publishers) {
+    summary[pub] = {};
+    for (const rec of receivers) {
+      const ts = trials.filter((t) => t.publisher === pub && t.receiver === rec && t.ok);
+      if (!ts.length) {
+        const failed = trials.find((t) => t.publisher === pub && t.receiver === rec && !t.ok);
+        summary[pub][rec] = { runs: 0, error: failed?.error ?? 'no run' };
+        continue;
+      }
+      const ratios = [];
+      for (const t of ts) {
+        const mine = trials.find((x) => x.publisher === pub && x.receiver === 'rtmp-ingest' && x.round === t.round && x.ok);
+        if (mine && t.cpuUs > 0) ratios.push(mine.cpuUs / t.cpuUs);
+      }
+      summary[pub][rec] = {
+        runs: ts.length,
+        cpuSecPerGB: median(ts.map((t) => t.cpuUs / 1e6 / gb)),
+        userSecPerGB: median(ts.map((t) => t.userUs / 1e6 / gb)),
+        sysSecPerGB: median(ts.map((t) => t.sysUs / 1e6 / gb)),
+        throughputMBps: median(ts.filter((t) => t.wallUs).map((t) => mb / (t.wallUs / 1e6))),
+        peakRssMiB: median(ts.map((t) => t.peakRssKiB / 1024)),
+        idleRssMiB: median(ts.map((t) => t.idleRssKiB / 1024)),
+        startupCpuMs: median(ts.map((t) => t.startupCpuUs / 1e3)),
+        complete: ts.every((t) => t.complete !== false),
+        packets: ts[0].packets,
+        ratioVsThis: rec === 'rtmp-ingest' ? 1 : median(ratios),
+        ratioMin: ratios.length ? Math.min(...ratios) : NaN,
+        ratioMax: ratios.length ? Math.max(...ratios) : NaN,
+      };
+    }
+  }
+  return summary;
+}
+
+/**
+ * Syscall profile, per receiver and publisher: totals per MB from `perf stat`
+ * on the full input (cheap, all threads), and the breakdown by syscall from
+ * `strace -c` on a shorter clip (strace stops the tracee at every syscall).
+ */
+export async function runSyscalls({ receivers, publishers, input, clip, usePerf, log, realtime = false }) {
+  const out = {};
+  const mb = input.payloadBytes / 1e6;
+  const clipMb = clip.payloadBytes / 1e6;
+  for (const pub of publishers) {
+    out[pub] = {};
+    for (const rec of receivers) {
+      const row = {};
+      if (usePerf) {
+        const t = await runTrial({ receiver: rec, publisher: pub, input, perf: true });
+        if (t.ok && t.perf?.syscalls) {
+          row.perMB = t.perf.syscalls / mb;
+          row.contextSwitchesPerMB = t.perf.contextSwitches / mb;
+          row.complete = t.complete;
+        } else row.perfError = t.error ?? 'no perf output';
+      }
+      const s = await runTrial({ receiver: rec, publisher: pub, input: clip, strace: true, realtime });
+      if (s.ok && s.syscalls) {
+        row.straceTotalPerMB = s.syscalls.total / clipMb;
+        row.top = Object.entries(s.syscalls.byName)
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 6)
+          .map(([name, calls]) => ({ name, perMB: calls / clipMb }));
+        if (row.perMB === undefined) row.perMB = row.straceTotalPerMB;
+      } else row.straceError = s.error ?? 'no strace output';
+      out[pub][rec] = row;
+      log(
+        `  syscalls ${realtime ? 'realtime ' : ''}${pub.padEnd(7)} ${rec.padEnd(17)} ${row.perMB?.toFixed(0) ?? '?'} /MB` +
+          (row.contextSwitchesPerMB !== undefined ? `, ${row.contextSwitchesPerMB.toFixed(0)} ctx switches/MB` : '') +
+          (row.top ? `  (strace: ${row.top.map((x) => `${x.name} ${x.perMB.toFixed(0)}`).join(', ')})` : ` ${row.straceError ?? ''}`),
+      );
+    }
+  }
+  return out;
+}
