@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
 
 namespace rtmp_ingest {
 
@@ -15,88 +16,162 @@ constexpr size_t kMetaFields = 7;  // PACKET_META_FIELDS in lib/native.ts
 struct ExternalPacket {
   AVBufferRef* ref;
   int64_t size;
-  bool counted;  // reported to V8 as external memory
 };
 
-void FreeExternalPacket(Napi::Env env, uint8_t*, ExternalPacket* hold) {
-  if (hold->counted) Napi::MemoryManagement::AdjustExternalMemory(env, -hold->size);
+void FreeExternalPacket(napi_env env, void*, void* hint) {
+  auto* hold = static_cast<ExternalPacket*>(hint);
+  int64_t ignored;
+  napi_adjust_external_memory(env, -hold->size, &ignored);
   av_buffer_unref(&hold->ref);
   delete hold;
 }
 
-Napi::Value PacketData(Napi::Env env, PacketPtr& packet) {
-  if (packet->size < kCopyBelowBytes || !packet->buf)
-    return Napi::Buffer<uint8_t>::Copy(env, packet->data, packet->size);
-  auto* hold = new ExternalPacket{packet->buf, packet->size, false};
-  packet->buf = nullptr;  // the Buffer owns the reference now
-  uint8_t* data = packet->data;
-  // NewOrCopy copies (and runs the finalizer at once) where the runtime
-  // forbids external buffers, e.g. Electron's memory cage.
-  auto buffer = Napi::Buffer<uint8_t>::NewOrCopy(env, data, packet->size, FreeExternalPacket, hold);
-  if (buffer.Data() == data) {
-    hold->counted = true;
-    Napi::MemoryManagement::AdjustExternalMemory(env, hold->size);
+// Builds JS values; after the first failed call every further call is a
+// no-op returning nullptr, and ok() is false.
+class JsWriter {
+ public:
+  explicit JsWriter(napi_env env) : env_(env) {}
+  bool ok() const { return ok_; }
+
+  napi_value Object() {
+    napi_value v = nullptr;
+    if (ok_) Check(napi_create_object(env_, &v));
+    return v;
   }
-  return buffer;
-}
+  napi_value Array(size_t length) {
+    napi_value v = nullptr;
+    if (ok_) Check(napi_create_array_with_length(env_, length, &v));
+    return v;
+  }
+  napi_value String(const std::string& s) {
+    napi_value v = nullptr;
+    if (ok_) Check(napi_create_string_utf8(env_, s.data(), s.size(), &v));
+    return v;
+  }
+  napi_value Number(double d) {
+    napi_value v = nullptr;
+    if (ok_) Check(napi_create_double(env_, d, &v));
+    return v;
+  }
+  napi_value Copy(const uint8_t* data, size_t size) {
+    napi_value v = nullptr;
+    void* unused;
+    if (ok_) Check(napi_create_buffer_copy(env_, size, data, &unused, &v));
+    return v;
+  }
+  napi_value Float64Array(size_t length, double** data) {
+    napi_value buffer = nullptr, array = nullptr;
+    void* raw = nullptr;
+    if (ok_ && Check(napi_create_arraybuffer(env_, length * sizeof(double), &raw, &buffer)))
+      Check(napi_create_typedarray(env_, napi_float64_array, length, buffer, 0, &array));
+    *data = static_cast<double*>(raw);
+    return array;
+  }
+  void Set(napi_value object, const char* key, napi_value value) {
+    if (ok_) Check(napi_set_named_property(env_, object, key, value));
+  }
+  void Set(napi_value object, const char* key, const std::string& value) { Set(object, key, String(value)); }
+  void Set(napi_value object, const char* key, double value) { Set(object, key, Number(value)); }
+  void SetIndex(napi_value array, uint32_t index, napi_value value) {
+    if (ok_) Check(napi_set_element(env_, array, index, value));
+  }
+
+  // A Buffer over the packet's memory (zero copy), or a copy where that is
+  // cheaper or the runtime forbids external buffers (Electron's memory cage).
+  napi_value PacketData(PacketPtr& packet) {
+    if (!ok_) return nullptr;
+    if (packet->size < kCopyBelowBytes || !packet->buf) return Copy(packet->data, packet->size);
+    auto* hold = new ExternalPacket{packet->buf, packet->size};
+    napi_value v = nullptr;
+    napi_status status = napi_create_external_buffer(env_, packet->size, packet->data, FreeExternalPacket, hold, &v);
+    if (status == napi_ok) {
+      packet->buf = nullptr;  // the Buffer owns the reference now
+      int64_t ignored;
+      napi_adjust_external_memory(env_, hold->size, &ignored);
+      return v;
+    }
+    delete hold;  // not handed over: the packet still owns its buffer
+    if (status == napi_no_external_buffers_allowed) return Copy(packet->data, packet->size);
+    ok_ = false;
+    return nullptr;
+  }
+
+ private:
+  bool Check(napi_status status) {
+    if (status != napi_ok) ok_ = false;
+    return ok_;
+  }
+
+  napi_env env_;
+  bool ok_ = true;
+};
 
 double Timestamp(int64_t value) {
   return value == AV_NOPTS_VALUE ? std::numeric_limits<double>::quiet_NaN() : static_cast<double>(value);
 }
 
-Napi::Value PacketsToJs(Napi::Env env, Event& event) {
-  Napi::Object out = Napi::Object::New(env);
+napi_value PacketsToJs(JsWriter& js, Event& event) {
+  napi_value out = js.Object();
   size_t count = event.packets.size();
-  Napi::Float64Array meta = Napi::Float64Array::New(env, count * kMetaFields);
-  Napi::Array data = Napi::Array::New(env, count);
-  double* m = meta.Data();
-  for (size_t i = 0; i < count; i++) {
+  double* m = nullptr;
+  napi_value meta = js.Float64Array(count * kMetaFields, &m);
+  napi_value data = js.Array(count);
+  for (size_t i = 0; i < count && js.ok(); i++) {
     PacketPtr& packet = event.packets[i];
-    m[i * kMetaFields + 0] = packet->stream_index;
-    m[i * kMetaFields + 1] = Timestamp(packet->pts);
-    m[i * kMetaFields + 2] = Timestamp(packet->dts);
-    m[i * kMetaFields + 3] = static_cast<double>(packet->duration);
-    m[i * kMetaFields + 4] = ((packet->flags & AV_PKT_FLAG_KEY) ? 1 : 0) | ((packet->flags & AV_PKT_FLAG_CORRUPT) ? 2 : 0);
-    m[i * kMetaFields + 5] = packet->size;
-    m[i * kMetaFields + 6] = static_cast<double>(event.read_at_us[i]);
-    data.Set(static_cast<uint32_t>(i), PacketData(env, packet));
+    double* row = m + i * kMetaFields;
+    row[0] = packet->stream_index;
+    row[1] = Timestamp(packet->pts);
+    row[2] = Timestamp(packet->dts);
+    row[3] = static_cast<double>(packet->duration);
+    row[4] = ((packet->flags & AV_PKT_FLAG_KEY) ? 1 : 0) | ((packet->flags & AV_PKT_FLAG_CORRUPT) ? 2 : 0);
+    row[5] = packet->size;
+    row[6] = static_cast<double>(event.read_at_us[i]);
+    js.SetIndex(data, static_cast<uint32_t>(i), js.PacketData(packet));
     packet.reset();
   }
-  out.Set("type", "packets");
-  out.Set("meta", meta);
-  out.Set("data", data);
-  out.Set("bytes", Napi::Number::New(env, static_cast<double>(event.bytes)));
+  js.Set(out, "type", std::string("packets"));
+  js.Set(out, "meta", meta);
+  js.Set(out, "data", data);
+  js.Set(out, "bytes", static_cast<double>(event.bytes));
   return out;
 }
 
-Napi::Array Rational(Napi::Env env, int num, int den) {
-  Napi::Array pair = Napi::Array::New(env, 2);
-  pair.Set(0u, num);
-  pair.Set(1u, den);
+napi_value Rational(JsWriter& js, int num, int den) {
+  napi_value pair = js.Array(2);
+  js.SetIndex(pair, 0, js.Number(num));
+  js.SetIndex(pair, 1, js.Number(den));
   return pair;
 }
 
-Napi::Object StreamToJs(Napi::Env env, const StreamDesc& s) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("index", s.index);
-  o.Set("type", s.type);
-  o.Set("codec", s.codec);
-  if (!s.profile.empty()) o.Set("profile", s.profile);
-  if (s.level >= 0) o.Set("level", s.level);
-  if (s.width > 0) o.Set("width", s.width);
-  if (s.height > 0) o.Set("height", s.height);
-  if (s.frame_rate_num > 0) o.Set("frameRate", Rational(env, s.frame_rate_num, s.frame_rate_den));
-  if (s.sample_rate > 0) o.Set("sampleRate", s.sample_rate);
-  if (s.channels > 0) o.Set("channels", s.channels);
-  if (s.bit_rate > 0) o.Set("bitRate", Napi::Number::New(env, static_cast<double>(s.bit_rate)));
-  o.Set("timeBase", Rational(env, s.time_base_num, s.time_base_den));
-  o.Set("extradata", Napi::Buffer<uint8_t>::Copy(env, s.extradata.data(), s.extradata.size()));
+napi_value StreamToJs(JsWriter& js, const StreamDesc& s) {
+  napi_value o = js.Object();
+  js.Set(o, "index", s.index);
+  js.Set(o, "type", s.type);
+  js.Set(o, "codec", s.codec);
+  if (!s.profile.empty()) js.Set(o, "profile", s.profile);
+  if (s.level >= 0) js.Set(o, "level", s.level);
+  if (s.width > 0) js.Set(o, "width", s.width);
+  if (s.height > 0) js.Set(o, "height", s.height);
+  if (s.frame_rate_num > 0) js.Set(o, "frameRate", Rational(js, s.frame_rate_num, s.frame_rate_den));
+  if (s.sample_rate > 0) js.Set(o, "sampleRate", s.sample_rate);
+  if (s.channels > 0) js.Set(o, "channels", s.channels);
+  if (s.bit_rate > 0) js.Set(o, "bitRate", static_cast<double>(s.bit_rate));
+  js.Set(o, "timeBase", Rational(js, s.time_base_num, s.time_base_den));
+  js.Set(o, "extradata", js.Copy(s.extradata.data(), s.extradata.size()));
   return o;
 }
 
-Napi::Object MetadataToJs(Napi::Env env, const MetadataEntries& metadata) {
-  Napi::Object o = Napi::Object::New(env);
-  for (const auto& [key, value] : metadata) o.Set(key, value);
+napi_value MetadataToJs(JsWriter& js, const MetadataEntries& metadata) {
+  napi_value o = js.Object();
+  for (const auto& [key, value] : metadata) js.Set(o, key.c_str(), value);
+  return o;
+}
+
+napi_value ErrorToJs(JsWriter& js, const ErrorInfo& error) {
+  napi_value o = js.Object();
+  js.Set(o, "code", error.code);
+  js.Set(o, "message", error.message);
+  if (error.averror != 0) js.Set(o, "averror", error.averror);
   return o;
 }
 
@@ -116,63 +191,63 @@ const char* KindName(Event::Kind kind) {
   return "unknown";
 }
 
-}  // namespace
-
-Napi::Object ErrorToJs(Napi::Env env, const ErrorInfo& error) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("code", error.code);
-  o.Set("message", error.message);
-  if (error.averror != 0) o.Set("averror", error.averror);
-  return o;
-}
-
-Napi::Value EventToJs(Napi::Env env, Event& event) {
-  if (event.kind == Event::Kind::Packets) return PacketsToJs(env, event);
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("type", KindName(event.kind));
+napi_value EventToJs(JsWriter& js, Event& event) {
+  if (event.kind == Event::Kind::Packets) return PacketsToJs(js, event);
+  napi_value o = js.Object();
+  js.Set(o, "type", std::string(KindName(event.kind)));
   switch (event.kind) {
     case Event::Kind::Connection:
-      o.Set("remoteAddress", event.remote_address);
-      o.Set("remotePort", event.remote_port);
+      js.Set(o, "remoteAddress", event.remote_address);
+      js.Set(o, "remotePort", event.remote_port);
       break;
     case Event::Kind::Authorize:
-      o.Set("ticket", Napi::Number::New(env, static_cast<double>(event.ticket)));
-      o.Set("app", event.app);
-      o.Set("streamKey", event.stream_key);
-      o.Set("remoteAddress", event.remote_address);
-      o.Set("remotePort", event.remote_port);
+      js.Set(o, "ticket", static_cast<double>(event.ticket));
+      js.Set(o, "app", event.app);
+      js.Set(o, "streamKey", event.stream_key);
+      js.Set(o, "remoteAddress", event.remote_address);
+      js.Set(o, "remotePort", event.remote_port);
       break;
     case Event::Kind::Rejected:
-      o.Set("reason", event.reason);
-      o.Set("remoteAddress", event.remote_address);
-      o.Set("remotePort", event.remote_port);
+      js.Set(o, "reason", event.reason);
+      js.Set(o, "remoteAddress", event.remote_address);
+      js.Set(o, "remotePort", event.remote_port);
       break;
     case Event::Kind::Session: {
-      Napi::Array streams = Napi::Array::New(env, event.streams.size());
-      for (size_t i = 0; i < event.streams.size(); i++) streams.Set(static_cast<uint32_t>(i), StreamToJs(env, event.streams[i]));
-      o.Set("streams", streams);
-      o.Set("metadata", MetadataToJs(env, event.metadata));
+      napi_value streams = js.Array(event.streams.size());
+      for (size_t i = 0; i < event.streams.size(); i++)
+        js.SetIndex(streams, static_cast<uint32_t>(i), StreamToJs(js, event.streams[i]));
+      js.Set(o, "streams", streams);
+      js.Set(o, "metadata", MetadataToJs(js, event.metadata));
       break;
     }
     case Event::Kind::Stream:
-      o.Set("stream", StreamToJs(env, event.streams.at(0)));
+      js.Set(o, "stream", StreamToJs(js, event.streams.at(0)));
       break;
     case Event::Kind::Metadata:
-      o.Set("metadata", MetadataToJs(env, event.metadata));
+      js.Set(o, "metadata", MetadataToJs(js, event.metadata));
       break;
     case Event::Kind::End:
-      o.Set("reason", event.reason);
+      js.Set(o, "reason", event.reason);
       break;
     case Event::Kind::Log:
-      o.Set("level", event.level);
-      o.Set("message", event.message);
+      js.Set(o, "level", event.level);
+      js.Set(o, "message", event.message);
       break;
     case Event::Kind::Packets:
     case Event::Kind::Stopped:
       break;
   }
-  if (event.error) o.Set("error", ErrorToJs(env, *event.error));
+  if (event.error) js.Set(o, "error", ErrorToJs(js, *event.error));
   return o;
+}
+
+}  // namespace
+
+napi_value EventsToJs(napi_env env, std::vector<Event>& events) {
+  JsWriter js(env);
+  napi_value batch = js.Array(events.size());
+  for (size_t i = 0; i < events.size() && js.ok(); i++) js.SetIndex(batch, static_cast<uint32_t>(i), EventToJs(js, events[i]));
+  return js.ok() ? batch : nullptr;
 }
 
 }  // namespace rtmp_ingest

@@ -1,13 +1,21 @@
 // Converting the reader's events into the JS shapes of lib/native.ts.
+//
+// This runs in the thread-safe function's callback, which can fire while a
+// worker is being terminated: then every Node-API call fails. node-addon-api
+// turns such a failure into a fatal error (it cannot even build the Error),
+// so this file uses plain Node-API and gives up quietly on the first failure.
 #pragma once
 
-#include <napi.h>
+#include <node_api.h>
+
+#include <vector>
 
 #include "events.h"
 
 namespace rtmp_ingest {
 
-Napi::Object ErrorToJs(Napi::Env env, const ErrorInfo& error);
-Napi::Value EventToJs(Napi::Env env, Event& event);
+// The events as one JS array, or nullptr when JS cannot run any more.
+// Packets are moved out of the events (their buffers now belong to JS).
+napi_value EventsToJs(napi_env env, std::vector<Event>& events);
 
 }  // namespace rtmp_ingest

@@ -92,13 +92,18 @@ void Listener::DeliverEvents(Napi::Env env, Napi::Function on_events, EventQueue
   if (!env || !queue || queue->closed()) return;
   std::vector<Event> events = queue->TakeAll();
   if (events.empty()) return;
-  Napi::HandleScope scope(env);
-  Napi::Array batch = Napi::Array::New(env, events.size());
-  for (size_t i = 0; i < events.size(); i++) batch.Set(static_cast<uint32_t>(i), EventToJs(env, events[i]));
-  // lib/ never throws back into here: under Node-API 8, Node would only warn
-  // about an exception left pending by a thread-safe call. The dispatcher
-  // rethrows handler errors from process.nextTick instead.
-  on_events.Call({batch});
+  // Plain Node-API from here (see js_convert.h): a worker may be terminating.
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  if (napi_value batch = EventsToJs(env, events)) {
+    napi_value undefined;
+    // lib/ never throws back into here: under Node-API 8, Node would only
+    // warn about an exception left pending by a thread-safe call. The
+    // dispatcher rethrows handler errors from process.nextTick instead.
+    if (napi_get_undefined(env, &undefined) == napi_ok)
+      napi_call_function(env, undefined, on_events, 1, &batch, nullptr);
+  }
+  napi_close_handle_scope(env, scope);
 }
 
 Napi::Value Listener::Listen(const Napi::CallbackInfo& info) {
