@@ -13,8 +13,8 @@ const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
 /** groups: [{ label, bars: [{ id, label, value, note? }] }] */
 export function barChart({ title, subtitle, unit, groups }) {
   const left = 250;
-  const right = 90;
-  const width = 860;
+  const right = 210;
+  const width = 980;
   const barH = 16;
   const gap = 4;
   const groupGap = 26;

@@ -379,6 +379,7 @@ export async function startMeasured(name, cmd, args, opts = {}) {
 
 /** Attaches `strace -c -f` to running pids (all their threads); resolves once attached. */
 export async function attachStrace(pids, outFile) {
+  if (!straceWorks()) throw new Error('strace is not installed');
   const args = ['-c', '-f', '-o', outFile];
   for (const p of pids) args.push('-p', String(p));
   const h = startProcess('strace', 'strace', args, { stdout: 'ignore' });
@@ -387,6 +388,13 @@ export async function attachStrace(pids, outFile) {
   while (!/attached/.test(h.stderr()) && Date.now() < deadline && !h.exitInfo) await sleep(5);
   await sleep(50);
   return h;
+}
+
+let straceOk;
+/** Whether strace runs here (CI images may lack it: then no syscall profile, and publisher connect() times fall back to spawn times). */
+export function straceWorks() {
+  if (straceOk === undefined) straceOk = !process.env.BENCH_NO_STRACE && spawnSync('strace', ['-V'], { stdio: 'ignore' }).status === 0;
+  return straceOk;
 }
 
 /** Whether `perf stat` can count syscall tracepoints here (needs tracefs and perf_event_paranoid permitting). */

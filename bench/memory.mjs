@@ -4,7 +4,7 @@
 // first 10% of the bytes); the target is under 5 MB.
 import { startPublisher } from './publishers.mjs';
 import { startReceiver } from './receivers.mjs';
-import { freePort, procMem, sleep, waitExit } from './measure.mjs';
+import { freePort, procMem, sleep, startProcess, waitExit } from './measure.mjs';
 
 export async function runIdle({ log }) {
   const port = await freePort();
@@ -12,8 +12,13 @@ export async function runIdle({ log }) {
   await sleep(1000);
   const m = procMem(rec.h.pid);
   await rec.h.kill(1000);
-  const out = { rssMiB: m.rssKiB / 1024, hwmMiB: m.hwmKiB / 1024 };
-  log(`  idle rtmp-ingest listener: RSS ${out.rssMiB.toFixed(1)} MiB`);
+  // For scale: what Node.js itself takes here, idling in a timer.
+  const bare = startProcess('bare node', process.execPath, ['-e', 'setTimeout(() => {}, 5000)'], { stdout: 'ignore' });
+  await sleep(1000);
+  const b = procMem(bare.pid);
+  await bare.kill(500);
+  const out = { rssMiB: m.rssKiB / 1024, hwmMiB: m.hwmKiB / 1024, bareNodeRssMiB: b ? b.rssKiB / 1024 : undefined };
+  log(`  idle rtmp-ingest listener: RSS ${out.rssMiB.toFixed(1)} MiB (bare node: ${out.bareNodeRssMiB?.toFixed(1)} MiB)`);
   return out;
 }
 

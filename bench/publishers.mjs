@@ -1,14 +1,14 @@
 // The publishers, each a child process of its own (its CPU is not counted):
 //  - the ffmpeg CLI, `-c copy -f flv`: it mirrors the chunk size the server
-//    announces (libavformat's listener announces 128; node-media-server 60000);
+//    announces (libavformat's listener announces 128; node-media-server 65535);
 //  - GStreamer's rtmp2sink with a fixed chunk-size (128, its default; 4096 as OBS).
 // Several URLs from one ffmpeg go through its tee muxer (the scale test).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CACHE_DIR, lingerShim, startMeasured, startProcess } from './measure.mjs';
+import { CACHE_DIR, lingerShim, startMeasured, startProcess, straceWorks, wallUs } from './measure.mjs';
 
 export const PUBLISHERS = {
-  ffmpeg: { id: 'ffmpeg', label: 'ffmpeg CLI (server-announced chunk size)', chunk: 'announced' },
+  ffmpeg: { id: 'ffmpeg', label: 'ffmpeg CLI publisher (chunk size as the server announces: 128, 65535 to node-media-server)', chunk: 'announced' },
   gst128: { id: 'gst128', label: 'GStreamer rtmp2sink chunk-size 128', chunk: 128 },
   gst4096: { id: 'gst4096', label: 'GStreamer rtmp2sink chunk-size 4096', chunk: 4096 },
 };
@@ -53,18 +53,19 @@ export async function startPublisher(id, file, urls, opts = {}) {
     }
   }
   let traceFile;
-  if (opts.traceConnect) {
+  if (opts.traceConnect && straceWorks()) {
     traceFile = join(CACHE_DIR, `connect-${process.pid}-${++seq}.txt`);
     args = ['-f', '-ttt', '-qq', '--seccomp-bpf', '-e', 'trace=connect', '-o', traceFile, cmd, ...args];
     cmd = 'strace';
   }
   const env = { ...process.env, LD_PRELOAD: lingerShim() };
+  const spawnedAtWallUs = wallUs();
   const h = opts.measured
     ? await startMeasured(`publisher ${id}`, cmd, args, { stdout: 'ignore', env })
     : startProcess(`publisher ${id}`, cmd, args, { stdout: 'ignore', env });
-  /** Wall-clock µs of each successful connect() to 127.0.0.1:port (strace -ttt). */
+  /** Wall-clock µs of each successful connect() to 127.0.0.1:port (strace -ttt); without strace, the spawn time. */
   h.connectTimes = (port) => {
-    if (!traceFile) return [];
+    if (!traceFile) return opts.traceConnect ? [spawnedAtWallUs] : [];
     let text = '';
     try {
       text = readFileSync(traceFile, 'utf8');

@@ -47,7 +47,7 @@ function runQuickBench(): Promise<{ code: number | null; output: string }> {
   });
 }
 
-const tools = requireTool('ffmpeg') && requireTool('ffprobe') && requireTool('strace') && requireTool('cc') && requireGstElements(...GST_PUBLISH_ELEMENTS);
+const tools = requireTool('ffmpeg') && requireTool('ffprobe') && requireTool('cc') && requireGstElements(...GST_PUBLISH_ELEMENTS);
 
 describe.skipIf(!tools)('npm run bench -- --quick', () => {
   it('completes and reports every installed receiver', { timeout: 300_000 }, async () => {
