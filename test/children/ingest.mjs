@@ -1,0 +1,90 @@
+// A child process running one RtmpIngest from the built package (dist/),
+// configured by a JSON argument, reporting what happens as JSON lines on
+// stdout. Used by test/teardown.test.ts for what only a separate process can
+// show: whether the process exits by itself, exit codes, crashes at exit,
+// uncaught exceptions.
+//
+//   node test/children/ingest.mjs '{"options":{...},"unref":true,...}'
+//
+// config:
+//   options           RtmpIngest options (url defaults to rtmp://127.0.0.1:0/live/key)
+//   unref             'after-listen' | 'before-listen' | 'toggle' (unref then ref again)
+//   exitAfterPackets  process.exit(0) from the 'packet' handler of packet #n (1-based)
+//   throwEvery        the 'packet' handler throws Error(`boom #n`) on every n-th packet
+//   uncaughtHandler   install process.on('uncaughtException') that counts and reports
+//   dropReference     keep no reference to the ingest (only its own handlers and a WeakRef)
+//   gc                call global.gc() (needs --expose-gc) after listen and on every session event
+//   exitWhenEnded     process.exit(0) once a session has ended (after reporting it)
+//   packets           report every packet (with the sha256 of its data)
+import { createHash } from 'node:crypto';
+import { RtmpIngest } from '../../dist/index.mjs';
+
+const config = JSON.parse(process.argv[2] ?? '{}');
+const say = (msg) => process.stdout.write(`${JSON.stringify(msg)}\n`);
+const collect = () => {
+  if (config.gc) for (let i = 0; i < 3; i++) globalThis.gc();
+};
+
+let uncaught = 0;
+if (config.uncaughtHandler) {
+  process.on('uncaughtException', (err) => {
+    uncaught++;
+    say({ type: 'uncaught', message: String(err?.message ?? err), count: uncaught });
+  });
+}
+
+let weak;
+
+async function start() {
+  const ingest = new RtmpIngest({ url: 'rtmp://127.0.0.1:0/live/key', ...(config.options ?? {}) });
+  if (config.unref === 'before-listen') ingest.unref();
+  ingest.on('error', (err) => say({ type: 'error', code: err.code, message: err.message }));
+  ingest.on('rejected', (r) => say({ type: 'rejected', reason: r.reason }));
+  ingest.on('close', () => say({ type: 'close' }));
+  let packets = 0;
+  ingest.on('session', (session) => {
+    say({ type: 'session', id: session.id });
+    collect();
+    session.on('packet', (p) => {
+      packets++;
+      if (config.packets) {
+        say({
+          type: 'packet',
+          n: packets,
+          streamIndex: p.streamIndex,
+          ptype: p.type,
+          pts: Number.isNaN(p.pts) ? null : p.pts,
+          dts: Number.isNaN(p.dts) ? null : p.dts,
+          duration: p.duration,
+          keyframe: p.keyframe,
+          size: p.size,
+          hash: `SHA256:${createHash('sha256').update(p.data).digest('hex')}`,
+        });
+      }
+      if (config.exitAfterPackets !== undefined && packets === config.exitAfterPackets) {
+        say({ type: 'exiting', packets });
+        process.exit(0);
+      }
+      if (config.throwEvery !== undefined && packets % config.throwEvery === 0) {
+        throw new Error(`boom #${packets}`);
+      }
+    });
+    session.on('end', (end) => {
+      say({ type: 'end', reason: end.reason, code: end.error?.code, packets, uncaught });
+      collect();
+      if (config.exitWhenEnded) process.exit(0);
+    });
+  });
+  const { port } = await ingest.listen();
+  if (config.unref === 'after-listen') ingest.unref();
+  if (config.unref === 'toggle') ingest.unref().ref();
+  if (config.dropReference) weak = new WeakRef(ingest);
+  say({ type: 'listening', port });
+  return config.dropReference ? undefined : ingest;
+}
+
+// Kept only when dropReference is not set.
+const kept = await start();
+collect();
+if (config.dropReference) say({ type: 'collected', collected: weak.deref() === undefined });
+void kept;

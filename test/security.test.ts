@@ -1,0 +1,285 @@
+// The security model (README): stream key, authorize, handshake and idle
+// timeouts. A turned-away connection gets no session and no packet, and the
+// listener goes on; every publisher let in afterwards is received frame-accurately.
+import { afterEach, describe, expect, it } from 'vitest';
+import type { AuthorizeRequest, Packet, RtmpIngest } from '../lib/index.js';
+import { expectSamePackets } from './helpers/compare.js';
+import { fixturePath, nextSession, startIngest } from './helpers/ingest.js';
+import { killAllChildren } from './helpers/process.js';
+import { destroyRawClients, publishStalling, publishWithFfmpeg, rawTcpClient, requireTool } from './helpers/publishers.js';
+import { recordEvents, sleep, waitUntil, within } from './helpers/record.js';
+import { probePackets, type RefPacket } from './helpers/reference.js';
+
+const haveFfmpeg = requireTool('ffmpeg') && requireTool('ffprobe');
+
+const ingests = new Set<RtmpIngest>();
+afterEach(async () => {
+  destroyRawClients();
+  await Promise.all([...ingests].map((i) => i.close()));
+  ingests.clear();
+  await killAllChildren();
+});
+
+async function listenOn(opts: Parameters<typeof startIngest>[0] = {}) {
+  const started = await startIngest(opts);
+  ingests.add(started.ingest);
+  return started;
+}
+
+const refCache = new Map<string, Promise<RefPacket[]>>();
+function reference(name: string): Promise<RefPacket[]> {
+  if (!refCache.has(name)) refCache.set(name, probePackets(fixturePath(name)));
+  return refCache.get(name)!;
+}
+
+/** A complete publish of `name` through the ingest, compared with the fixture. */
+async function expectFrameAccuratePublish(ingest: RtmpIngest, url: string, name: string, label: string): Promise<void> {
+  const received = nextSession(ingest, 30_000);
+  const pub = publishWithFfmpeg(fixturePath(name), url);
+  const { packets, end } = await received;
+  const exit = await within(pub.exited, 15_000, `${label}: the publisher exiting`);
+  expect(exit.code, pub.stderr()).toBe(0);
+  expect(end, label).toEqual({ reason: 'eof' });
+  expectSamePackets(packets, await reference(name), { label, interleaving: true });
+}
+
+describe.skipIf(!haveFfmpeg)('stream key', () => {
+  it("a wrong key is rejected ('stream-key', with the key it sent): no session, no packet; the right key then gets in", async () => {
+    const { ingest, url, port } = await listenOn();
+    const rec = recordEvents(ingest);
+    const wrong = publishWithFfmpeg(fixturePath('small'), `rtmp://127.0.0.1:${port}/live/wrongkey`);
+    await waitUntil(() => rec.count('rejected') === 1, "'rejected'", 15_000);
+    // Its exit code says nothing: a fast publisher may have written the whole file into socket buffers.
+    await within(wrong.exited, 10_000, 'the rejected publisher exiting');
+    await sleep(200);
+    const rejected = rec.events.find((e) => e.name === 'rejected')!.value;
+    expect(rejected).toMatchObject({ reason: 'stream-key', app: 'live', streamKey: 'wrongkey', remoteAddress: '127.0.0.1' });
+    expect(rec.sessions).toHaveLength(0);
+    expect(rec.names()).toEqual(['listening', 'connection', 'rejected']);
+
+    await expectFrameAccuratePublish(ingest, url, 'small', 'right key after a wrong one');
+    expect(rec.count('rejected')).toBe(1);
+  });
+
+  it('a key that only shares a prefix, or differs in case, is rejected too', async () => {
+    const { ingest, port } = await listenOn({ streamKey: 'secret' });
+    const rec = recordEvents(ingest);
+    for (const key of ['secre', 'secret2', 'SECRET']) {
+      const pub = publishWithFfmpeg(fixturePath('small'), `rtmp://127.0.0.1:${port}/live/${key}`);
+      await within(pub.exited, 10_000, `the publisher with key ${key} exiting`);
+    }
+    await waitUntil(() => rec.count('rejected') === 3, 'three rejections', 5000);
+    expect(rec.events.filter((e) => e.name === 'rejected').map((e) => (e.value as { streamKey: string }).streamKey)).toEqual([
+      'secre',
+      'secret2',
+      'SECRET',
+    ]);
+    expect(rec.sessions).toHaveLength(0);
+  });
+});
+
+describe.skipIf(!haveFfmpeg)('long stream keys', () => {
+  // The options accept any non-empty string as the key. FFmpeg's RTMP server reads the publish
+  // command's stream name into a 128-byte buffer and fails the publish ("Unable to parse stream
+  // name - name too long?") for 128 bytes or more. Such a key must either be refused up front
+  // (a coded error naming the option) or work; it must not make every publisher fail.
+  it.each([[127], [128], [200]])('a %i-character key works, or is refused when the ingest is made', async (n) => {
+    const key = 'k'.repeat(n);
+    let started: Awaited<ReturnType<typeof listenOn>>;
+    try {
+      started = await listenOn({ streamKey: key });
+    } catch (err) {
+      // Refused up front: by the constructor (TypeError naming options.streamKey) or by listen().
+      expect(err).toBeInstanceOf(Error);
+      expect(['ERR_INVALID_ARG_VALUE', 'ERR_INVALID_URL']).toContain((err as { code?: unknown }).code);
+      expect((err as Error).message).toMatch(/streamKey|key/);
+      return;
+    }
+    const { ingest, url } = started;
+    const outcome = new Promise<string>((resolve) => {
+      ingest.once('session', () => resolve('session'));
+      ingest.once('rejected', (r) => resolve(`rejected: ${r.reason} (${(r.error as { code?: string } | undefined)?.code}: ${r.error?.message})`));
+    });
+    const received = nextSession(ingest, 30_000);
+    received.catch(() => {}); // no session when rejected: reported through `outcome`
+    const pub = publishWithFfmpeg(fixturePath('small'), url);
+    const result = await within(outcome, 30_000, 'a session or a rejection');
+    expect(result, `a publisher using the configured ${n}-character key`).toBe('session');
+    const { packets, end } = await received;
+    expect((await within(pub.exited, 15_000, 'the publisher exiting')).code, pub.stderr()).toBe(0);
+    expect(end).toEqual({ reason: 'eof' });
+    expectSamePackets(packets, await reference('small'), { label: `${n}-character key`, interleaving: true });
+  });
+});
+
+describe.skipIf(!haveFfmpeg)('authorize', () => {
+  it("returning false: 'unauthorized', no session; it is asked with app, streamKey and remoteAddress", async () => {
+    const asked: AuthorizeRequest[] = [];
+    let allow = false;
+    const { ingest, url } = await listenOn({
+      authorize: (req) => {
+        asked.push(req);
+        return allow;
+      },
+    });
+    const rec = recordEvents(ingest);
+    const denied = publishWithFfmpeg(fixturePath('small'), url);
+    await waitUntil(() => rec.count('rejected') === 1, "'rejected'", 15_000);
+    await within(denied.exited, 10_000, 'the denied publisher exiting');
+    expect(rec.events.find((e) => e.name === 'rejected')!.value).toMatchObject({
+      reason: 'unauthorized',
+      app: 'live',
+      streamKey: 'key',
+      remoteAddress: '127.0.0.1',
+    });
+    expect(asked).toHaveLength(1);
+    expect(asked[0]).toMatchObject({ app: 'live', streamKey: 'key', remoteAddress: '127.0.0.1' });
+    expect(asked[0]!.remotePort).toBeGreaterThan(0);
+    expect(rec.sessions).toHaveLength(0);
+
+    allow = true;
+    await expectFrameAccuratePublish(ingest, url, 'small', 'authorized after a denied one');
+    expect(asked).toHaveLength(2);
+  });
+
+  it('is not asked about a publisher with the wrong key', async () => {
+    let asked = 0;
+    const { ingest, port } = await listenOn({ authorize: () => (asked++, true) });
+    const rec = recordEvents(ingest);
+    const pub = publishWithFfmpeg(fixturePath('small'), `rtmp://127.0.0.1:${port}/live/nope`);
+    await within(pub.exited, 10_000, 'the publisher exiting');
+    await waitUntil(() => rec.count('rejected') === 1, "'rejected'", 5000);
+    expect(rec.events.find((e) => e.name === 'rejected')!.value).toMatchObject({ reason: 'stream-key' });
+    expect(asked).toBe(0);
+  });
+
+  it('async, resolving true after a while: accepted and frame-accurate', async () => {
+    let asked = 0;
+    const { ingest, url } = await listenOn({
+      authorize: async (req) => {
+        asked++;
+        await sleep(300);
+        return req.streamKey === 'key' && req.remoteAddress === '127.0.0.1';
+      },
+    });
+    const rec = recordEvents(ingest);
+    await expectFrameAccuratePublish(ingest, url, 'bframes', 'async authorize');
+    expect(asked).toBe(1);
+    expect(rec.count('rejected')).toBe(0);
+  });
+
+  it("async, resolving false or rejecting: 'unauthorized' (with the error); the listener goes on", async () => {
+    let call = 0;
+    const { ingest, url } = await listenOn({
+      authorize: async () => {
+        call++;
+        await sleep(50);
+        if (call === 1) return false;
+        if (call === 2) throw Object.assign(new Error('database down'), { code: 'EDB' });
+        return true;
+      },
+    });
+    const rec = recordEvents(ingest);
+    for (let i = 0; i < 2; i++) {
+      const pub = publishWithFfmpeg(fixturePath('small'), url);
+      await waitUntil(() => rec.count('rejected') === i + 1, `rejection ${i + 1}`, 15_000);
+      await within(pub.exited, 10_000, 'the denied publisher exiting');
+    }
+    const rejections = rec.events.filter((e) => e.name === 'rejected').map((e) => e.value as { reason: string; error?: Error });
+    expect(rejections.map((r) => r.reason)).toEqual(['unauthorized', 'unauthorized']);
+    expect(rejections[0]!.error).toBeUndefined();
+    expect(rejections[1]!.error).toMatchObject({ message: 'database down', code: 'EDB' });
+    expect(rec.sessions).toHaveLength(0);
+    await expectFrameAccuratePublish(ingest, url, 'small', 'authorized after two denials');
+  });
+
+  it("never answering: 'unauthorized' with ERR_AUTHORIZE_TIMEOUT after handshakeTimeoutMs", async () => {
+    let call = 0;
+    const { ingest, url } = await listenOn({
+      handshakeTimeoutMs: 500,
+      authorize: () => (++call === 1 ? new Promise<boolean>(() => {}) : true),
+    });
+    const rec = recordEvents(ingest);
+    const pub = publishWithFfmpeg(fixturePath('small'), url);
+    await waitUntil(() => rec.count('rejected') === 1, "'rejected'", 10_000);
+    expect(rec.events.find((e) => e.name === 'rejected')!.value).toMatchObject({
+      reason: 'unauthorized',
+      error: { code: 'ERR_AUTHORIZE_TIMEOUT' },
+    });
+    await within(pub.exited, 10_000, 'the publisher exiting');
+    expect(rec.sessions).toHaveLength(0);
+    await expectFrameAccuratePublish(ingest, url, 'small', 'after an authorize timeout');
+  });
+});
+
+describe.skipIf(!haveFfmpeg)('handshake timeout', () => {
+  it("a TCP client that sends nothing is dropped ('handshake-timeout'); a real publisher then gets in", async () => {
+    const { ingest, url } = await listenOn({ handshakeTimeoutMs: 500 });
+    const rec = recordEvents(ingest);
+    const client = await rawTcpClient(ingest.address()!.port);
+    const localPort = client.socket.localPort;
+    await waitUntil(() => rec.count('rejected') === 1, "'rejected'", 5000);
+    const rejected = rec.events.find((e) => e.name === 'rejected')!.value;
+    expect(rejected).toMatchObject({ reason: 'handshake-timeout', remoteAddress: '127.0.0.1', remotePort: localPort });
+    expect((rejected as { error?: Error }).error).toMatchObject({ code: 'ETIMEDOUT' });
+    const closed = await within(client.closed, 2000, 'the raw client being disconnected');
+    // Dropped by the timeout, not before it (a little slack for timer granularity).
+    expect(closed.afterMs).toBeGreaterThanOrEqual(450);
+    expect(closed.bytesReceived).toBe(0);
+    expect(rec.names()).toEqual(['listening', 'connection', 'rejected']);
+
+    await expectFrameAccuratePublish(ingest, url, 'small', 'after a handshake timeout');
+  });
+
+  it('a publisher that connects while a silent client holds the handshake waits and gets in after the timeout', async () => {
+    const { ingest, url } = await listenOn({ handshakeTimeoutMs: 500 });
+    const rec = recordEvents(ingest);
+    const client = await rawTcpClient(ingest.address()!.port);
+    await waitUntil(() => rec.count('connection') === 1, "the silent client's 'connection'", 5000);
+    const received = nextSession(ingest, 30_000);
+    const pub = publishWithFfmpeg(fixturePath('small'), url);
+    const { packets, end } = await received;
+    expect((await within(pub.exited, 15_000, 'the publisher exiting')).code, pub.stderr()).toBe(0);
+    expect(end).toEqual({ reason: 'eof' });
+    expectSamePackets(packets, await reference('small'), { label: 'publisher queued behind a silent client', interleaving: true });
+    // The silent client was timed out first, then the queued publisher was served.
+    expect(rec.names().filter((n) => n !== 'session:packet')).toEqual([
+      'listening',
+      'connection',
+      'rejected',
+      'connection',
+      'session',
+      'session:end',
+    ]);
+    expect(rec.events.find((e) => e.name === 'rejected')!.value).toMatchObject({ reason: 'handshake-timeout' });
+    await within(client.closed, 2000, 'the raw client being disconnected');
+  });
+});
+
+describe.skipIf(!haveFfmpeg)('idle timeout', () => {
+  it("a publisher that stalls with its socket open is dropped ('idle-timeout', ETIMEDOUT) with every packet before the stall delivered", async () => {
+    const stallAtMs = 1000;
+    const { ingest, url } = await listenOn({ idleTimeoutMs: 800 });
+    const received = nextSession(ingest, 30_000);
+    const pub = publishStalling(fixturePath('small'), url, { stallAtMs });
+    const { packets, end } = await received;
+    expect(end.reason).toBe('idle-timeout');
+    expect(end.error).toBeInstanceOf(Error);
+    expect(end.error?.code).toBe('ETIMEDOUT');
+    expect(pub.child.exitCode, 'the stalled publisher is still running').toBeNull();
+
+    const ref = await reference('small');
+    const beforeStall = ref.filter((p) => (p.dts ?? 0) < stallAtMs);
+    expectPrefix(packets, ref, 'stalled publisher');
+    // ffmpeg's interleaving queue holds back the last one or two packets (helpers README).
+    expect(packets.length).toBeGreaterThanOrEqual(beforeStall.length - 2);
+    expect(packets.length).toBeLessThanOrEqual(beforeStall.length);
+
+    await expectFrameAccuratePublish(ingest, url, 'small', 'after an idle timeout');
+  });
+});
+
+function expectPrefix(received: readonly Packet[], ref: readonly RefPacket[], label: string): void {
+  expect(received.length, `${label}: more packets than the reference`).toBeLessThanOrEqual(ref.length);
+  expectSamePackets(received, ref.slice(0, received.length), { label, interleaving: true });
+}
