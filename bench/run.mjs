@@ -10,7 +10,7 @@
 //   --soak-gb N        bytes for the memory soak, in GB
 //   --render FILE      no run: re-render the report of an earlier results.json
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -243,6 +243,8 @@ results.durationSec = (Date.now() - t0) / 1000;
 addObservations(results);
 results.targets = evaluateTargets(results);
 writeReport(results, outDir, writeBenchmarksMd);
+// This run's scratch files (rusage records, connect() traces).
+for (const name of readdirSync(CACHE_DIR)) if (name.includes(`-${process.pid}-`)) rmSync(join(CACHE_DIR, name), { force: true });
 log(`done in ${(results.durationSec / 60).toFixed(1)} min: ${relative(process.cwd(), join(outDir, 'results.json'))}${writeBenchmarksMd ? ', BENCHMARKS.md' : ''}`);
 for (const t of results.targets) log(`  ${t.met ? 'MET   ' : 'MISSED'} ${t.target}: ${t.measured}`);
 process.exit(0);
