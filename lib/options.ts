@@ -104,6 +104,8 @@ export function resolveOptions(options: unknown, stackFrom: Function): ResolvedO
   if (o.streamKey !== undefined) {
     if (typeof o.streamKey !== 'string') throw invalidArgType('options.streamKey', 'of type string', o.streamKey, stackFrom);
     if (o.streamKey === '') throw invalidArgValue('options.streamKey', 'must not be empty', o.streamKey, stackFrom);
+    if (Buffer.byteLength(o.streamKey) > MAX_STREAM_KEY_BYTES)
+      throw invalidArgValue('options.streamKey', `must be at most ${MAX_STREAM_KEY_BYTES} bytes (UTF-8)`, o.streamKey, stackFrom);
     streamKey = o.streamKey;
   }
 
@@ -167,6 +169,9 @@ function invalidUrl(url: string, why: string, stackFrom: Function): IngestError 
   return e;
 }
 
+/** The longest stream name FFmpeg's RTMP server reads from a publish command (patch 0005). */
+export const MAX_STREAM_KEY_BYTES = 1023;
+
 /** Parses rtmp://host[:port]/app/key. Throws IngestError ERR_INVALID_URL. */
 export function parseListenUrl(url: string, stackFrom: Function): ListenTarget {
   let u: URL;
@@ -207,5 +212,7 @@ export function parseListenUrl(url: string, stackFrom: Function): ListenTarget {
   } catch {
     throw invalidUrl(url, 'the path has a malformed percent-encoding', stackFrom);
   }
+  if (Buffer.byteLength(streamKey) > MAX_STREAM_KEY_BYTES)
+    throw invalidUrl(url, `the stream key must be at most ${MAX_STREAM_KEY_BYTES} bytes (UTF-8)`, stackFrom);
   return { host, port, app, streamKey, rawApp, rawStreamKey };
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <ctime>
 #include <utility>
 #include <vector>
@@ -314,9 +315,16 @@ bool Reader::AwaitVerdict(uint64_t ticket) {
 bool Reader::WaitForRoom() {
   std::unique_lock<std::mutex> lock(mu_);
   if (outstanding_bytes_ < options_.high_water_mark_bytes) return !stopping_.load() && !disconnecting_;
-  cv_.wait(lock, [&] {
-    return stopping_.load() || disconnecting_ || outstanding_bytes_ < options_.high_water_mark_bytes;
-  });
+  // In slices: while JS holds the reader back, publishers queued behind
+  // this one must still be refused at once (FFmpeg is not polling now).
+  while (!stopping_.load() && !disconnecting_ && outstanding_bytes_ >= options_.high_water_mark_bytes) {
+    cv_.wait_for(lock, std::chrono::microseconds(kRefusalIntervalUs));
+    if (serving_publisher_ && MonotonicMicros() >= next_refusal_check_us_) {
+      lock.unlock();
+      RefuseWaitingPublishers(MonotonicMicros());
+      lock.lock();
+    }
+  }
   if (disconnecting_) return false;
   lock.unlock();
   // Time spent waiting for JS is not the publisher's idleness.
@@ -457,7 +465,10 @@ void Reader::Serve(UniqueFd conn, const Peer& peer) {
     }
     PushPacket(std::move(packet), read_at_us);
   }
-  EndSession(read_error, conn.Get());
+  // The first error the stream hit (patch 0006 keeps it): av_read_frame
+  // may only report the end-of-file that followed it.
+  int stream_error = input->pb ? input->pb->error : 0;
+  EndSession(read_error, stream_error, conn.Get());
 }
 
 // How the connection ended, as far as the socket can tell. RTMP reports
@@ -470,7 +481,7 @@ static int PeerState(int fd) {
   return 0;  // still open: the failure was in the stream itself
 }
 
-void Reader::EndSession(int averror, int fd) {
+void Reader::EndSession(int averror, int stream_error, int fd) {
   Event end(Event::Kind::End);
   bool disconnecting;
   {
@@ -483,6 +494,10 @@ void Reader::EndSession(int averror, int fd) {
     end.reason = "idle-timeout";
     end.error = ErrorInfo{"ETIMEDOUT", "no data from the publisher for " + std::to_string(options_.idle_timeout_ms) + " ms",
                           averror};
+  } else if (stream_error < 0 && stream_error != AVERROR_EOF && stream_error != AVERROR(EIO) &&
+             stream_error != AVERROR_EXIT) {
+    end.reason = "error";  // bad data from the publisher, e.g. AVERROR_INVALIDDATA
+    end.error = ErrorFromAverror(stream_error, "reading the stream");
   } else {
     int peer = averror == AVERROR_EOF || averror == AVERROR(EIO) ? PeerState(fd) : 0;
     if (averror == AVERROR_EOF || peer == AVERROR_EOF) {

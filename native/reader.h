@@ -77,7 +77,7 @@ class Reader {
   InputPtr OpenInput(int fd, const Peer& peer);
   bool AwaitVerdict(uint64_t ticket);
   bool WaitForRoom();
-  void EndSession(int averror, int fd);
+  void EndSession(int averror, int stream_error, int fd);
   void PushPacket(PacketPtr packet, int64_t read_at_us);
 
   static int OnInterrupt(void* opaque);
