@@ -98,6 +98,9 @@ describe.skipIf(!haveFfmpeg)('the npm package', () => {
     work = realpathSync(mkdtempSync(join(tmpdir(), 'rtmp-ingest-pack-')));
     // The prebuild the tarball carries, stripped, built the way a release is.
     await run('npm', ['run', 'prebuild'], { cwd: root });
+    // prebuildify moves build/Release/*.node into prebuilds/: build it again
+    // for everything else that loads the development build.
+    await run('npm', ['run', 'build:native'], { cwd: root });
     await run('npm', ['run', 'build:ts'], { cwd: root });
     const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', work], { cwd: root });
     const [info] = JSON.parse(stdout) as Array<{ filename: string }>;
