@@ -365,7 +365,23 @@ void Reader::Serve(UniqueFd conn, const Peer& peer) {
 
   InputPtr input = OpenInput(conn.Get(), peer);
   if (!input) return;
+  if (!Authorized(input.get(), peer)) return;  // rejected: no byte of the stream reaches JS
 
+  serving_publisher_ = true;
+  struct ServingReset {
+    bool* flag;
+    ~ServingReset() { *flag = false; }
+  } serving_reset{&serving_publisher_};
+  std::vector<StreamProbe> probes;
+  int read_error = StartSession(input.get(), &probes);
+  while (read_error == 0 && WaitForRoom()) read_error = ReadAndPush(input.get(), &probes);
+  // The first error the stream hit (patch 0006 keeps it): av_read_frame
+  // may only report the end-of-file that followed it.
+  int stream_error = input->pb ? input->pb->error : 0;
+  EndSession(read_error, stream_error, conn.Get());
+}
+
+bool Reader::Authorized(AVFormatContext* input, const Peer& peer) {
   uint64_t ticket = ++next_ticket_;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -374,45 +390,44 @@ void Reader::Serve(UniqueFd conn, const Peer& peer) {
   }
   Event authorize(Event::Kind::Authorize);
   authorize.ticket = ticket;
-  authorize.app = PeerOption(input.get(), "rtmp_peer_app");
-  authorize.stream_key = PeerOption(input.get(), "rtmp_peer_stream");
+  authorize.app = PeerOption(input, "rtmp_peer_app");
+  authorize.stream_key = PeerOption(input, "rtmp_peer_stream");
   authorize.remote_address = peer.address;
   authorize.remote_port = peer.port;
   queue_->Push(std::move(authorize));
-  if (!AwaitVerdict(ticket)) return;  // rejected: no byte of the stream reaches JS
-  serving_publisher_ = true;
-  struct ServingReset {
-    bool* flag;
-    ~ServingReset() { *flag = false; }
-  } serving_reset{&serving_publisher_};
+  return AwaitVerdict(ticket);
+}
 
+int Reader::ReadPacket(AVFormatContext* input, PacketPtr* packet, int64_t* read_at_us) {
+  packet->reset(av_packet_alloc());
+  if (!*packet) return AVERROR(ENOMEM);
+  int ret = av_read_frame(input, packet->get());
+  if (ret < 0) return ret;
+  *read_at_us = MonotonicMicros();
+  ArmDeadline(options_.idle_timeout_ms);
+  // The JS Buffer holds a reference to the packet's memory.
+  if (!(*packet)->buf && av_packet_make_refcounted(packet->get()) < 0) return AVERROR(ENOMEM);
+  return 0;
+}
+
+int Reader::StartSession(AVFormatContext* input, std::vector<StreamProbe>* probes) {
   // Describe the streams from the first packets, holding them back until
   // the session event has gone out; they follow it in order.
-  std::vector<StreamProbe> probes;
   std::vector<std::pair<PacketPtr, int64_t>> held;  // with read times
   int64_t probe_deadline_us = INT64_MAX;
   int read_error = 0;
   ArmDeadline(options_.idle_timeout_ms);
   for (;;) {
-    PacketPtr packet(av_packet_alloc());
-    if (!packet) {
-      read_error = AVERROR(ENOMEM);
-      break;
-    }
-    int ret = av_read_frame(input.get(), packet.get());
-    if (ret < 0) {
-      read_error = ret;
-      break;
-    }
-    int64_t now = MonotonicMicros();
-    ArmDeadline(options_.idle_timeout_ms);
-    while (probes.size() < input->nb_streams) probes.emplace_back(input->streams[probes.size()]);
-    probes[packet->stream_index].Feed(packet.get());
+    PacketPtr packet;
+    int64_t now = 0;
+    if ((read_error = ReadPacket(input, &packet, &now)) < 0) break;
+    while (probes->size() < input->nb_streams) probes->emplace_back(input->streams[probes->size()]);
+    (*probes)[packet->stream_index].Feed(packet.get());
     held.emplace_back(std::move(packet), now);
     if (probe_deadline_us == INT64_MAX) probe_deadline_us = now + options_.probe_ms * 1000;
 
     bool all_described = true;
-    for (const StreamProbe& probe : probes) all_described = all_described && probe.Complete();
+    for (const StreamProbe& probe : *probes) all_described = all_described && probe.Complete();
     // The demuxer clears NOHEADER once every stream the FLV header or the
     // metadata announced exists.
     bool all_present = !(input->ctx_flags & AVFMTCTX_NOHEADER);
@@ -421,54 +436,37 @@ void Reader::Serve(UniqueFd conn, const Peer& peer) {
 
   Event session(Event::Kind::Session);
   for (unsigned i = 0; i < input->nb_streams; i++) {
-    if (i >= probes.size()) probes.emplace_back(input->streams[i]);
-    session.streams.push_back(probes[i].Describe(input->streams[i]));
+    if (i >= probes->size()) probes->emplace_back(input->streams[i]);
+    session.streams.push_back((*probes)[i].Describe(input->streams[i]));
   }
-  session.metadata = ReadMetadata(input.get());
+  session.metadata = ReadMetadata(input);
   input->event_flags &= ~AVFMT_EVENT_FLAG_METADATA_UPDATED;
   queue_->Push(std::move(session));
   for (auto& [packet, read_at_us] : held) PushPacket(std::move(packet), read_at_us);
-  held.clear();
+  return read_error;
+}
 
-  while (read_error == 0) {
-    if (!WaitForRoom()) break;
-    PacketPtr packet(av_packet_alloc());
-    if (!packet) {
-      read_error = AVERROR(ENOMEM);
-      break;
-    }
-    int ret = av_read_frame(input.get(), packet.get());
-    if (ret < 0) {
-      read_error = ret;
-      break;
-    }
-    int64_t read_at_us = MonotonicMicros();
-    ArmDeadline(options_.idle_timeout_ms);
-    while (probes.size() < input->nb_streams) {
-      // A stream that starts after the session: announced before its first packet.
-      size_t index = probes.size();
-      probes.emplace_back(input->streams[index]);
-      if (static_cast<size_t>(packet->stream_index) == index) probes[index].Feed(packet.get());
-      Event stream(Event::Kind::Stream);
-      stream.streams.push_back(probes[index].Describe(input->streams[index]));
-      queue_->Push(std::move(stream));
-    }
-    if (input->event_flags & AVFMT_EVENT_FLAG_METADATA_UPDATED) {
-      input->event_flags &= ~AVFMT_EVENT_FLAG_METADATA_UPDATED;
-      Event metadata(Event::Kind::Metadata);
-      metadata.metadata = ReadMetadata(input.get());
-      queue_->Push(std::move(metadata));
-    }
-    if (!packet->buf && av_packet_make_refcounted(packet.get()) < 0) {
-      read_error = AVERROR(ENOMEM);
-      break;
-    }
-    PushPacket(std::move(packet), read_at_us);
+int Reader::ReadAndPush(AVFormatContext* input, std::vector<StreamProbe>* probes) {
+  PacketPtr packet;
+  int64_t read_at_us = 0;
+  if (int ret = ReadPacket(input, &packet, &read_at_us); ret < 0) return ret;
+  while (probes->size() < input->nb_streams) {
+    // A stream that starts after the session: announced before its first packet.
+    size_t index = probes->size();
+    probes->emplace_back(input->streams[index]);
+    if (static_cast<size_t>(packet->stream_index) == index) probes->back().Feed(packet.get());
+    Event stream(Event::Kind::Stream);
+    stream.streams.push_back(probes->back().Describe(input->streams[index]));
+    queue_->Push(std::move(stream));
   }
-  // The first error the stream hit (patch 0006 keeps it): av_read_frame
-  // may only report the end-of-file that followed it.
-  int stream_error = input->pb ? input->pb->error : 0;
-  EndSession(read_error, stream_error, conn.Get());
+  if (input->event_flags & AVFMT_EVENT_FLAG_METADATA_UPDATED) {
+    input->event_flags &= ~AVFMT_EVENT_FLAG_METADATA_UPDATED;
+    Event metadata(Event::Kind::Metadata);
+    metadata.metadata = ReadMetadata(input);
+    queue_->Push(std::move(metadata));
+  }
+  PushPacket(std::move(packet), read_at_us);
+  return 0;
 }
 
 // How the connection ended, as far as the socket can tell. RTMP reports

@@ -16,10 +16,12 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "errors.h"
 #include "events.h"
 #include "ffmpeg_ptr.h"
+#include "stream_probe.h"
 
 struct sockaddr_storage;
 
@@ -74,6 +76,15 @@ class Reader {
   // Waits for a publisher; false when stopping or on a fatal socket error.
   bool Accept(UniqueFd* conn, Peer* peer, std::optional<ErrorInfo>* fatal);
   void Serve(UniqueFd conn, const Peer& peer);
+  // Asks JS about the publisher; false when denied or stopping.
+  bool Authorized(AVFormatContext* input, const Peer& peer);
+  // av_read_frame, stamped with its read time; 0 or an AVERROR.
+  int ReadPacket(AVFormatContext* input, PacketPtr* packet, int64_t* read_at_us);
+  // Reads until the streams are described, then sends 'session' and the
+  // packets read so far. 0 or the AVERROR that ended the reading.
+  int StartSession(AVFormatContext* input, std::vector<StreamProbe>* probes);
+  // One packet, announcing new streams and metadata before it.
+  int ReadAndPush(AVFormatContext* input, std::vector<StreamProbe>* probes);
   InputPtr OpenInput(int fd, const Peer& peer);
   bool AwaitVerdict(uint64_t ticket);
   bool WaitForRoom();
