@@ -6,6 +6,7 @@
 //    CLI, -> its "Input #0" line (the end of its default probing).
 import { startPublisher } from './publishers.mjs';
 import { startReceiver } from './receivers.mjs';
+import os from 'node:os';
 import { freePort, median, sleep, treeCpuUs, waitExit, wallUs } from './measure.mjs';
 
 /** One realtime publish to rtmp-ingest; hop latency over every packet, and CPU. */
@@ -29,6 +30,8 @@ export async function runHopLatency({ publisher, input, log }) {
     heldDuringProbe: done.latencyUs.count - done.steadyLatencyUs.count,
     cpuSecPerGB: cpuUs / 1e6 / (input.payloadBytes / 1e9),
     cpuPercentOfCore: (cpuUs / (input.spec.seconds * 1e6)) * 100,
+    // The 1-minute load average at the end: the machine is shared, and hop latency is scheduling latency.
+    loadAvg1: os.loadavg()[0],
   };
   log(
     `  hop latency ${publisher}: p50 ${out.all.p50} us, p99 ${out.all.p99} us, max ${out.all.max} us over ${out.all.count} packets ` +

@@ -200,16 +200,20 @@ export function renderMarkdown(res, { chartPath }) {
     L.push('## Latency', '');
     if (res.latency.hop?.length) {
       L.push('### Hop latency: `av_read_frame` returned -> JS `packet` handler (rtmp-ingest, realtime 60 fps)', '');
-      L.push("| publisher | packets | p50 µs | p99 µs | p99.9 µs | max µs | after 'session': p99 / max µs | held during probing | realtime CPU s/GB | CPU % of a core |");
-      L.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+      L.push("| publisher | packets | p50 µs | p99 µs | p99.9 µs | max µs | after 'session': p99 / max µs | held during probing | realtime CPU s/GB | CPU % of a core | load average (1 min) at the end |");
+      L.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
       for (const h of res.latency.hop) {
         if (h.error) {
-          L.push(`| ${PUBLISHERS[h.publisher].label} | failed: ${h.error} | | | | | | | | |`);
+          L.push(`| ${PUBLISHERS[h.publisher].label} | failed: ${h.error} | | | | | | | | | |`);
           continue;
         }
-        L.push(`| ${PUBLISHERS[h.publisher].label} | ${h.all.count} of ${h.expected} | ${h.all.p50} | ${h.all.p99} | ${h.all.p999} | ${h.all.max} | ${h.steady.p99} / ${h.steady.max} | ${h.heldDuringProbe} | ${f(h.cpuSecPerGB)} | ${f(h.cpuPercentOfCore, 1)} |`);
+        L.push(`| ${PUBLISHERS[h.publisher].label} | ${h.all.count} of ${h.expected} | ${h.all.p50} | ${h.all.p99} | ${h.all.p999} | ${h.all.max} | ${h.steady.p99} / ${h.steady.max} | ${h.heldDuringProbe} | ${f(h.cpuSecPerGB)} | ${f(h.cpuPercentOfCore, 1)} | ${f(h.loadAvg1)} |`);
       }
-      L.push('');
+      L.push(
+        '',
+        'Hop latency is mostly scheduling latency of the JS thread: on a shared 2-core machine it moves with the load of other work, so repeated runs differ (compare the load column).',
+        '',
+      );
     }
     const st = res.latency.startup;
     if (st) {

@@ -246,7 +246,7 @@ writeReport(results, outDir, writeBenchmarksMd);
 // This run's scratch files (rusage records, connect() traces).
 for (const name of readdirSync(CACHE_DIR)) if (name.includes(`-${process.pid}-`)) rmSync(join(CACHE_DIR, name), { force: true });
 log(`done in ${(results.durationSec / 60).toFixed(1)} min: ${relative(process.cwd(), join(outDir, 'results.json'))}${writeBenchmarksMd ? ', BENCHMARKS.md' : ''}`);
-for (const t of results.targets) log(`  ${t.met ? 'MET   ' : 'MISSED'} ${t.target}: ${t.measured}`);
+for (const t of results.targets) log(`  ${t.met === undefined ? 'N/A   ' : t.met ? 'MET   ' : 'MISSED'} ${t.target}: ${t.measured}`);
 process.exit(0);
 
 function writeReport(res, dir, toRoot) {
@@ -276,7 +276,9 @@ function addObservations(res) {
         'libavformat reads every chunk header and body with its own recv after a poll, unless the read-ahead (patch 0003, 64 KiB) serves them from one recv.',
     );
   }
-  const conn = res.syscalls?.gst128?.['rtmp-ingest']?.top?.find((x) => x.name === 'openat');
+  const conn = ['rtmp-ingest', 'ffmpeg-cli']
+    .map((r) => res.syscalls?.gst128?.[r]?.top?.find((x) => x.name === 'openat'))
+    .find(Boolean);
   if (conn && res.inputs.profile)
     o.push(
       `The openat/read/fcntl/close rows of the libavformat receivers (about ${conn.perMB.toFixed(0)} each per MB of the ${res.inputs.profile.spec.seconds} s clip, i.e. ~${Math.round((conn.perMB * res.inputs.profile.payloadBytes) / 1e6)} per connection) are the RTMP server handshake: ` +
