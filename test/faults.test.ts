@@ -7,11 +7,11 @@ import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Packet, RtmpIngest } from '../lib/index.js';
 import { expectSamePackets } from './helpers/compare.js';
-import { fixturePath, nextSession, startIngest } from './helpers/ingest.js';
+import { expectFrameAccuratePublish, fixturePath, nextSession, reference, startIngest } from './helpers/ingest.js';
 import { killAllChildren, spawnTracked } from './helpers/process.js';
 import { destroyRawClients, publishWithFfmpeg, requireTool } from './helpers/publishers.js';
 import { recordEvents, sleep, waitUntil, within } from './helpers/record.js';
-import { probePackets, type RefPacket } from './helpers/reference.js';
+import type { RefPacket } from './helpers/reference.js';
 import { pseudoRandomBytes, startCorruptingProxy, type CorruptingProxy } from './helpers/rtmp-proxy.js';
 
 const haveFfmpeg = requireTool('ffmpeg') && requireTool('ffprobe');
@@ -36,21 +36,7 @@ async function listenOn(opts: Parameters<typeof startIngest>[0] = {}) {
   return started;
 }
 
-const refCache = new Map<string, Promise<RefPacket[]>>();
-function reference(name: string): Promise<RefPacket[]> {
-  if (!refCache.has(name)) refCache.set(name, probePackets(fixturePath(name)));
-  return refCache.get(name)!;
-}
 
-async function expectFrameAccuratePublish(ingest: RtmpIngest, url: string, name: string, label: string): Promise<void> {
-  const received = nextSession(ingest, 30_000);
-  const pub = publishWithFfmpeg(fixturePath(name), url);
-  const { packets, end } = await received;
-  const exit = await within(pub.exited, 15_000, `${label}: the publisher exiting`);
-  expect(exit.code, pub.stderr()).toBe(0);
-  expect(end, label).toEqual({ reason: 'eof' });
-  expectSamePackets(packets, await reference(name), { label, interleaving: true });
-}
 
 /** Every received packet equals the reference packet at the same position (cross-stream order included). */
 function expectPrefix(received: readonly Packet[], ref: readonly RefPacket[], label: string): void {

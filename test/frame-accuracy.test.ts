@@ -3,18 +3,17 @@
 // same order, pts, dts, duration, key flag, size and SHA-256 of the data.
 import { afterEach, describe, expect, it } from 'vitest';
 import { expectSamePackets } from './helpers/compare.js';
-import { fixturePath, nextSession, startIngest } from './helpers/ingest.js';
+import { fixturePath, nextSession, reference, startIngest } from './helpers/ingest.js';
 import { killAllChildren } from './helpers/process.js';
 import {
   GST_PUBLISH_ELEMENTS,
-  gstreamerReference,
   publishWithFfmpeg,
   publishWithGstreamer,
   requireGstElements,
   requireTool,
   type Publisher,
 } from './helpers/publishers.js';
-import { probePackets, probeStreams, type RefPacket } from './helpers/reference.js';
+import { probeStreams } from './helpers/reference.js';
 import type { RtmpIngest } from '../lib/index.js';
 
 const FIXTURES = ['small', 'hd720', 'bframes'] as const;
@@ -30,12 +29,6 @@ afterEach(async () => {
   await killAllChildren();
 });
 
-const refCache = new Map<string, Promise<RefPacket[]>>();
-function reference(name: FixtureName, via: 'file' | 'gstreamer'): Promise<RefPacket[]> {
-  const key = `${via}:${name}`;
-  if (!refCache.has(key)) refCache.set(key, via === 'file' ? probePackets(fixturePath(name)) : gstreamerReference(fixturePath(name)));
-  return refCache.get(key)!;
-}
 
 interface Case {
   name: string;

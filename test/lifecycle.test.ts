@@ -6,7 +6,7 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RtmpIngest, type IngestSession, type Packet } from '../lib/index.js';
 import { expectSamePackets } from './helpers/compare.js';
-import { fixturePath, nextSession, once, startIngest } from './helpers/ingest.js';
+import { fixturePath, nextSession, once, reference, startIngest } from './helpers/ingest.js';
 import { listeningPorts, waitForListeningPort } from './helpers/net.js';
 import { killAllChildren } from './helpers/process.js';
 import {
@@ -21,7 +21,7 @@ import {
   type Publisher,
 } from './helpers/publishers.js';
 import { recordEvents, sleep, waitUntil, within } from './helpers/record.js';
-import { probePackets, type RefPacket } from './helpers/reference.js';
+import type { RefPacket } from './helpers/reference.js';
 
 const haveFfmpeg = requireTool('ffmpeg') && requireTool('ffprobe');
 const haveGst = haveFfmpeg && requireGstElements(...GST_PUBLISH_ELEMENTS);
@@ -43,11 +43,6 @@ async function listenOn(opts: Parameters<typeof startIngest>[0] = {}) {
   return started;
 }
 
-const refCache = new Map<string, Promise<RefPacket[]>>();
-function reference(name: string): Promise<RefPacket[]> {
-  if (!refCache.has(name)) refCache.set(name, probePackets(fixturePath(name)));
-  return refCache.get(name)!;
-}
 
 /** Every received packet equals the reference packet at the same position (cross-stream order included). */
 function expectReferencePrefix(received: readonly Packet[], ref: readonly RefPacket[], label: string): void {

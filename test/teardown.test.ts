@@ -8,11 +8,10 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuiltPackage, spawnNodeChild, type ChildMessage, type NodeChild } from './helpers/child.js';
 import { expectSamePackets } from './helpers/compare.js';
-import { fixturePath } from './helpers/ingest.js';
+import { fixturePath, reference } from './helpers/ingest.js';
 import { killAllChildren, waitForExit } from './helpers/process.js';
 import { publishWithFfmpeg, requireTool } from './helpers/publishers.js';
 import { sleep, within } from './helpers/record.js';
-import { probePackets, type RefPacket } from './helpers/reference.js';
 
 const haveFfmpeg = requireTool('ffmpeg') && requireTool('ffprobe');
 
@@ -21,11 +20,6 @@ afterEach(async () => {
   await killAllChildren();
 });
 
-const refCache = new Map<string, Promise<RefPacket[]>>();
-function reference(name: string): Promise<RefPacket[]> {
-  if (!refCache.has(name)) refCache.set(name, probePackets(fixturePath(name)));
-  return refCache.get(name)!;
-}
 
 function ingestChild(config: Record<string, unknown>, nodeArgs: string[] = []): NodeChild {
   return spawnNodeChild('ingest.mjs', [JSON.stringify(config)], nodeArgs);

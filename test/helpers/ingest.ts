@@ -1,5 +1,10 @@
 // Receiving with rtmp-ingest itself: collect one session's packets and end.
+import { expect } from 'vitest';
 import { RtmpIngest, type IngestSession, type Packet, type RtmpIngestOptions, type SessionEndEvent } from '../../lib/index.js';
+import { expectSamePackets } from './compare.js';
+import { gstreamerReference, publishWithFfmpeg } from './publishers.js';
+import { within } from './record.js';
+import { probePackets, type RefPacket } from './reference.js';
 
 export const fixturePath = (name: string): string => new URL(`../fixtures/${name}.flv`, import.meta.url).pathname;
 
@@ -42,4 +47,23 @@ export function once<T>(emitter: { once(event: string, fn: (v: T) => void): unkn
       resolve(v);
     });
   });
+}
+
+const referenceCache = new Map<string, Promise<RefPacket[]>>();
+/** The fixture's packets as ffprobe reads them (or as GStreamer's flvmux rewrites them), cached per test file. */
+export function reference(name: string, via: 'file' | 'gstreamer' = 'file'): Promise<RefPacket[]> {
+  const key = `${via}:${name}`;
+  if (!referenceCache.has(key)) referenceCache.set(key, via === 'file' ? probePackets(fixturePath(name)) : gstreamerReference(fixturePath(name)));
+  return referenceCache.get(key)!;
+}
+
+/** A complete ffmpeg publish of fixture `name` through the ingest, compared with the fixture. */
+export async function expectFrameAccuratePublish(ingest: RtmpIngest, url: string, name: string, label: string): Promise<void> {
+  const received = nextSession(ingest, 30_000);
+  const pub = publishWithFfmpeg(fixturePath(name), url);
+  const { packets, end } = await received;
+  const exit = await within(pub.exited, 15_000, `${label}: the publisher exiting`);
+  expect(exit.code, pub.stderr()).toBe(0);
+  expect(end, label).toEqual({ reason: 'eof' });
+  expectSamePackets(packets, await reference(name), { label, interleaving: true });
 }
