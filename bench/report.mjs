@@ -110,13 +110,17 @@ export function renderMarkdown(res, { chartPath }) {
   L.push('## Targets (issue 4)', '');
   L.push('| target | measured | |', '| --- | --- | --- |');
   for (const t of res.targets) L.push(`| ${t.target} | ${t.measured} | ${yes(t.met, t.note)} |`);
-  L.push('');
+  L.push(
+    '',
+    'A ratio within a few percent of its threshold can land on either side in another run of this shared machine: the range across rounds is given with each one.',
+    '',
+  );
   L.push('## How it is measured', '');
   L.push(
     `- **Input**, made at bench time with the system ffmpeg (not committed): ${spec(main)}. Scale test: ${spec(res.inputs.scale)}.`,
     '- **Publishers**, each its own process: the ffmpeg CLI (`-c copy -f flv`; it mirrors the chunk size the server announces: 128 from every libavformat listener, i.e. rtmp-ingest, the ffmpeg CLI and node-av, but 65535 from node-media-server, so that row is not like for like), and GStreamer `rtmp2sink` with `chunk-size` 128 (its default) and 4096 (what OBS sends), the fair comparisons. Throughput runs publish as fast as the pair goes.',
     '- **Receivers**, each in a child process of its own: ' +
-      RECEIVERS.map((r) => `${r.id} (${r.label})`).join(', ') +
+      RECEIVERS.map((r) => `**${r.id}**: ${r.label}`).join('; ') +
       '. Each counts packets and bytes (rtmp-ingest in a JS `packet` handler) and exits when the publisher is done; the count is checked against ffprobe\'s count of the input.',
     '- **CPU**: user + sys from the kernel (`wait4` rusage via [bench/rusage.c](bench/rusage.c)) of the receiving process (for ffmpeg-pipe: the Node process plus its ffmpeg child), minus what it had used when it started listening (so start-up is not counted; it is listed separately). Divided by the payload bytes (1 GB = 1e9 bytes).',
     `- **Interleaving**: ${res.throughput?.rounds ?? '?'} rounds; in each round every receiver gets the same publish once, in an order rotated every round. Tables give medians; **ratio** is rtmp-ingest / peer computed per round and then the median of those (min-max across rounds in brackets).`,

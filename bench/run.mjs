@@ -259,8 +259,8 @@ function writeReport(res, dir, toRoot) {
     chartRel = relative(ROOT, chartFile);
   }
   const md = renderMarkdown(res, { chartPath: chartRel });
-  writeFileSync(join(dir, 'BENCHMARKS.md'), md.replace(/\]\((?!https?:)([^)#]+)\)/g, (_, p) => `](${relative(dir, join(ROOT, p))})`));
   if (toRoot) writeFileSync(join(ROOT, 'BENCHMARKS.md'), md);
+  else writeFileSync(join(dir, 'BENCHMARKS.md'), md.replace(/\]\((?!https?:)([^)#]+)\)/g, (_, p) => `](${relative(dir, join(ROOT, p))})`));
 }
 
 /** Facts worth a sentence, computed from this run (no hand-written numbers). */
