@@ -25,7 +25,7 @@ function loadPublic() {
 const pub = loadPublic();
 export const api = pub ? 'public API (dist/)' : 'native binding (build/Release) + bench shim';
 
-const META = 7; // PACKET_META_FIELDS in lib/native.ts
+const META = 6; // PACKET_META_FIELDS in lib/native.ts
 const AV_LOG_ERROR = 16;
 
 class ShimSession extends EventEmitter {
@@ -85,8 +85,8 @@ class ShimIngest extends EventEmitter {
               timeBase: st?.timeBase,
               keyframe: (meta[o + 4] & 1) === 1,
               corrupt: (meta[o + 4] & 2) === 2,
-              size: meta[o + 5],
-              readAtUs: meta[o + 6],
+              size: data[i].length,
+              readAtUs: meta[o + 5],
               data: data[i],
             });
           }

@@ -28,7 +28,7 @@ export interface NativeStreamInfo {
 }
 
 /** Doubles per packet in NativePacketBatch.meta. */
-export const PACKET_META_FIELDS = 7;
+export const PACKET_META_FIELDS = 6;
 /** Offsets into one packet's slice of NativePacketBatch.meta. */
 export const enum PacketMeta {
   StreamIndex = 0,
@@ -36,8 +36,7 @@ export const enum PacketMeta {
   Dts = 2,
   Duration = 3,
   Flags = 4, // bit 0: keyframe, bit 1: corrupt
-  Size = 5,
-  ReadAtUs = 6, // when av_read_frame returned it: CLOCK_MONOTONIC in µs (process.hrtime's clock)
+  ReadAtUs = 5, // when av_read_frame returned it: CLOCK_MONOTONIC in µs (process.hrtime's clock)
 }
 
 export interface NativePacketBatch {

@@ -433,8 +433,7 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
     const streamIndex = meta[o + PacketMeta.StreamIndex]!;
     const flags = meta[o + PacketMeta.Flags]!;
     const data = batch.data[i]!;
-    const sizeMeta = meta[o + PacketMeta.Size]!;
-    const size = Number.isFinite(sizeMeta) ? sizeMeta : data.length;
+    const size = data.length;
     const slot = this.#slots[streamIndex];
     const keyframe = (flags & 1) !== 0;
     const corrupt = (flags & 2) !== 0;

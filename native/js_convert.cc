@@ -10,7 +10,7 @@ namespace {
 
 // Below this size a copy is cheaper than an external buffer and its finalizer.
 constexpr int kCopyBelowBytes = 512;
-constexpr size_t kMetaFields = 7;  // PACKET_META_FIELDS in lib/native.ts
+constexpr size_t kMetaFields = 6;  // PACKET_META_FIELDS in lib/native.ts
 
 // Keeps a packet's AVBufferRef alive as long as the JS Buffer over it.
 struct ExternalPacket {
@@ -124,8 +124,7 @@ napi_value PacketsToJs(JsWriter& js, Event& event) {
     row[2] = Timestamp(packet->dts);
     row[3] = static_cast<double>(packet->duration);
     row[4] = ((packet->flags & AV_PKT_FLAG_KEY) ? 1 : 0) | ((packet->flags & AV_PKT_FLAG_CORRUPT) ? 2 : 0);
-    row[5] = packet->size;
-    row[6] = static_cast<double>(event.read_at_us[i]);
+    row[5] = static_cast<double>(event.read_at_us[i]);
     js.SetIndex(data, static_cast<uint32_t>(i), js.PacketData(packet));
     packet.reset();
   }
