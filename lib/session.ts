@@ -479,17 +479,17 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
     }
     this.#bufferedPackets++;
     this.#bufferedBytes += packet.size;
-    this.#route({ packet, refs: 0 });
+    this.#route({ packet, refs: 0 }, listening);
   }
 
   /** Hands a buffered entry to the consumers attached now; the synchronous emit comes last (it may throw). */
-  #route(entry: Entry): void {
+  #route(entry: Entry, listening = this.listenerCount('packet') > 0): void {
     const iterator = this.#iterator;
     entry.refs = iterator === undefined ? 1 : 2; // one for this call, one for the iterator
     // push() may hand it to a waiting consumer at once (onTake).
     if (iterator !== undefined && !iterator.push(entry)) this.#consume(entry);
     this.#consume(entry);
-    if (this.listenerCount('packet') > 0) this.#emit('packet', entry.packet);
+    if (listening) this.#emit('packet', entry.packet);
   }
 
   #consume(entry: Entry): void {
