@@ -12,18 +12,14 @@ namespace {
 constexpr int kCopyBelowBytes = 512;
 constexpr size_t kMetaFields = 6;  // PACKET_META_FIELDS in lib/native.ts
 
-// Keeps a packet's AVBufferRef alive as long as the JS Buffer over it.
-struct ExternalPacket {
-  AVBufferRef* ref;
-  int64_t size;
-};
-
-void FreeExternalPacket(napi_env env, void*, void* hint) {
-  auto* hold = static_cast<ExternalPacket*>(hint);
-  int64_t ignored;
-  napi_adjust_external_memory(env, -hold->size, &ignored);
-  av_buffer_unref(&hold->ref);
-  delete hold;
+// The JS Buffer over a packet holds the packet's AVBufferRef (the hint)
+// and drops it when collected. No napi_adjust_external_memory: V8 already
+// counts every ArrayBuffer's backing store, external ones included
+// (ArrayBufferSweeper), so reporting it again doubled the pressure and
+// forced a full GC every ~64 MB received.
+void FreeExternalPacket(napi_env, void*, void* hint) {
+  auto* ref = static_cast<AVBufferRef*>(hint);
+  av_buffer_unref(&ref);
 }
 
 // Builds JS values; after the first failed call every further call is a
@@ -81,16 +77,14 @@ class JsWriter {
   napi_value PacketData(PacketPtr& packet) {
     if (!ok_) return nullptr;
     if (packet->size < kCopyBelowBytes || !packet->buf) return Copy(packet->data, packet->size);
-    auto* hold = new ExternalPacket{packet->buf, packet->size};
     napi_value v = nullptr;
-    napi_status status = napi_create_external_buffer(env_, packet->size, packet->data, FreeExternalPacket, hold, &v);
+    napi_status status =
+        napi_create_external_buffer(env_, packet->size, packet->data, FreeExternalPacket, packet->buf, &v);
     if (status == napi_ok) {
       packet->buf = nullptr;  // the Buffer owns the reference now
-      int64_t ignored;
-      napi_adjust_external_memory(env_, hold->size, &ignored);
       return v;
     }
-    delete hold;  // not handed over: the packet still owns its buffer
+    // Not handed over: the packet still owns its buffer.
     if (status == napi_no_external_buffers_allowed) return Copy(packet->data, packet->size);
     ok_ = false;
     return nullptr;
