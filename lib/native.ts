@@ -28,7 +28,7 @@ export interface NativeStreamInfo {
 }
 
 /** Doubles per packet in NativePacketBatch.meta. */
-export const PACKET_META_FIELDS = 6;
+export const PACKET_META_FIELDS = 8;
 /** Offsets into one packet's slice of NativePacketBatch.meta. */
 export const enum PacketMeta {
   StreamIndex = 0,
@@ -37,12 +37,17 @@ export const enum PacketMeta {
   Duration = 3,
   Flags = 4, // bit 0: keyframe, bit 1: corrupt
   ReadAtUs = 5, // when av_read_frame returned it: CLOCK_MONOTONIC in µs (process.hrtime's clock)
+  Size = 6, // bytes
+  DataOffset = 7, // where a copied packet's bytes are in meta.buffer; -1: its Buffer is the next one in data
 }
 
 export interface NativePacketBatch {
   type: 'packets';
-  meta: Float64Array; // PACKET_META_FIELDS doubles per packet, in read order
-  data: Buffer[]; // one Buffer per packet, zero-copy over the AVPacket where allowed
+  // PACKET_META_FIELDS doubles per packet, in read order. A view into a
+  // slab ArrayBuffer that the addon shares between batches; small packets
+  // are copied into it as well (see DataOffset).
+  meta: Float64Array;
+  data: Buffer[]; // the other packets, zero-copy over the AVPacket where allowed, in order
   bytes: number; // sum of sizes: hand it back with release() once consumed
 }
 

@@ -21,6 +21,7 @@
 
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
+import { markAsUntransferable } from 'node:worker_threads';
 import { AsyncQueue, Deque } from './async-queue';
 import type { Dispatcher, Job } from './dispatcher';
 import { ErrorCode, IngestError } from './errors';
@@ -153,6 +154,18 @@ interface StreamSlot {
 }
 
 const DEFAULT_TIME_BASE: [number, number] = Object.freeze([1, 1000]) as unknown as [number, number];
+
+let lastSlab: ArrayBufferLike | undefined;
+/**
+ * Small packets are views into the addon's slab, which later batches share
+ * (as Node's pooled Buffers share their pool): it must never be moved to
+ * another thread with postMessage's transfer list. One check per batch.
+ */
+function guardSlab(slab: ArrayBufferLike): void {
+  if (slab === lastSlab) return;
+  lastSlab = slab;
+  markAsUntransferable(slab);
+}
 
 function toStreamInfo(s: NativeStreamInfo): StreamInfo {
   const info: StreamInfo = {
@@ -391,8 +404,10 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
   }
 
   #batchJob(batch: NativePacketBatch): Job {
-    const count = batch.data.length;
+    const count = batch.meta.length / PACKET_META_FIELDS;
+    guardSlab(batch.meta.buffer);
     let next = 0;
+    let nextData = 0;
     let counted = false;
     return {
       run: () => {
@@ -417,7 +432,8 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
               break;
             }
             const i = next++;
-            this.#deliver(this.#makePacket(batch, i));
+            const zeroCopy = batch.meta[i * PACKET_META_FIELDS + PacketMeta.DataOffset]! < 0;
+            this.#deliver(this.#makePacket(batch, i, zeroCopy ? batch.data[nextData++]! : undefined));
           }
         } finally {
           this.#inBatch = false;
@@ -427,13 +443,14 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
     };
   }
 
-  #makePacket(batch: NativePacketBatch, i: number): Packet {
+  /** `zeroCopy`: the packet's Buffer from batch.data; otherwise its bytes are in the slab. */
+  #makePacket(batch: NativePacketBatch, i: number, zeroCopy: Buffer | undefined): Packet {
     const meta = batch.meta;
     const o = i * PACKET_META_FIELDS;
     const streamIndex = meta[o + PacketMeta.StreamIndex]!;
     const flags = meta[o + PacketMeta.Flags]!;
-    const data = batch.data[i]!;
-    const size = data.length;
+    const size = meta[o + PacketMeta.Size]!;
+    const data = zeroCopy ?? Buffer.from(meta.buffer, meta[o + PacketMeta.DataOffset]!, size);
     const slot = this.#slots[streamIndex];
     const keyframe = (flags & 1) !== 0;
     const corrupt = (flags & 2) !== 0;

@@ -3,22 +3,34 @@
 #include <napi.h>
 
 #include "build_info.h"
+#include "js_cache.h"
 #include "listener.h"
 
 namespace rtmp_ingest {
 
 class RtmpIngestAddon : public Napi::Addon<RtmpIngestAddon> {
  public:
-  RtmpIngestAddon(Napi::Env env, Napi::Object exports) {
+  RtmpIngestAddon(Napi::Env env, Napi::Object exports) : js_cache_(env) {
     DefineAddon(exports, {
                              InstanceValue("Listener", Listener::Define(env), napi_enumerable),
                              InstanceMethod<&RtmpIngestAddon::GetBuildInfo>("buildInfo", napi_enumerable),
                          });
   }
 
+  JsCache& js_cache() { return js_cache_; }
+
  private:
   Napi::Value GetBuildInfo(const Napi::CallbackInfo& info) { return BuildInfo(info); }
+
+  JsCache js_cache_;
 };
+
+// node-addon-api stores the addon instance as the environment's instance data.
+JsCache* JsCache::Of(napi_env env) {
+  void* data = nullptr;
+  if (napi_get_instance_data(env, &data) != napi_ok || !data) return nullptr;
+  return &static_cast<RtmpIngestAddon*>(data)->js_cache();
+}
 
 }  // namespace rtmp_ingest
 

@@ -1,8 +1,11 @@
 #include "js_convert.h"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
+
+#include "js_cache.h"
 
 namespace rtmp_ingest {
 
@@ -10,7 +13,7 @@ namespace {
 
 // Below this size a copy is cheaper than an external buffer and its finalizer.
 constexpr int kCopyBelowBytes = 512;
-constexpr size_t kMetaFields = 6;  // PACKET_META_FIELDS in lib/native.ts
+constexpr size_t kMetaFields = 8;  // PACKET_META_FIELDS in lib/native.ts
 
 // The JS Buffer over a packet holds the packet's AVBufferRef (the hint)
 // and drops it when collected. No napi_adjust_external_memory: V8 already
@@ -26,7 +29,10 @@ void FreeExternalPacket(napi_env, void*, void* hint) {
 // no-op returning nullptr, and ok() is false.
 class JsWriter {
  public:
-  explicit JsWriter(napi_env env) : env_(env) {}
+  JsWriter(napi_env env, JsCache* cache) : env_(env), cache_(cache) {
+    names_ = cache ? cache->Names(env) : nullptr;
+    ok_ = names_ != nullptr;
+  }
   bool ok() const { return ok_; }
 
   napi_value Object() {
@@ -55,13 +61,24 @@ class JsWriter {
     if (ok_) Check(napi_create_buffer_copy(env_, size, data, &unused, &v));
     return v;
   }
-  napi_value Float64Array(size_t length, double** data) {
-    napi_value buffer = nullptr, array = nullptr;
-    void* raw = nullptr;
-    if (ok_ && Check(napi_create_arraybuffer(env_, length * sizeof(double), &raw, &buffer)))
-      Check(napi_create_typedarray(env_, napi_float64_array, length, buffer, 0, &array));
-    *data = static_cast<double*>(raw);
-    return array;
+  // Slab memory for one batch (see JsCache::Reserve).
+  bool Reserve(size_t bytes, napi_value* slab, size_t* offset, uint8_t** at) {
+    return ok_ && Check(cache_->Reserve(env_, bytes, slab, offset, at) ? napi_ok : napi_generic_failure);
+  }
+  napi_value Float64View(napi_value buffer, size_t offset, size_t length) {
+    napi_value v = nullptr;
+    if (ok_) Check(napi_create_typedarray(env_, napi_float64_array, length, buffer, offset, &v));
+    return v;
+  }
+  void Set(napi_value object, JsCache::Name key, napi_value value) {
+    napi_value k = Name(key);
+    if (ok_) Check(napi_set_property(env_, object, k, value));
+  }
+  void Set(napi_value object, JsCache::Name key, double value) { Set(object, key, Number(value)); }
+  napi_value Name(JsCache::Name name) {
+    napi_value v = nullptr;
+    if (ok_) Check(napi_get_element(env_, names_, name, &v));
+    return v;
   }
   void Set(napi_value object, const char* key, napi_value value) {
     if (ok_) Check(napi_set_named_property(env_, object, key, value));
@@ -72,11 +89,10 @@ class JsWriter {
     if (ok_) Check(napi_set_element(env_, array, index, value));
   }
 
-  // A Buffer over the packet's memory (zero copy), or a copy where that is
-  // cheaper or the runtime forbids external buffers (Electron's memory cage).
-  napi_value PacketData(PacketPtr& packet) {
+  // A Buffer over the packet's memory (zero copy), or a copy where the
+  // runtime forbids external buffers (Electron's memory cage).
+  napi_value ExternalPacketData(PacketPtr& packet) {
     if (!ok_) return nullptr;
-    if (packet->size < kCopyBelowBytes || !packet->buf) return Copy(packet->data, packet->size);
     napi_value v = nullptr;
     napi_status status =
         napi_create_external_buffer(env_, packet->size, packet->data, FreeExternalPacket, packet->buf, &v);
@@ -97,35 +113,65 @@ class JsWriter {
   }
 
   napi_env env_;
+  JsCache* cache_;
+  napi_value names_;  // JsCache::Names
   bool ok_ = true;
 };
+
+// Small packets (and any without a refcounted buffer) are copied into the
+// batch's slab: cheaper than an external Buffer and its finalizer.
+bool CopiedToSlab(const AVPacket& packet) { return packet.size < kCopyBelowBytes || !packet.buf; }
 
 double Timestamp(int64_t value) {
   return value == AV_NOPTS_VALUE ? std::numeric_limits<double>::quiet_NaN() : static_cast<double>(value);
 }
 
+// One slab region per batch: the metadata rows, then the copied packets.
+// Zero-copy packets go into `data`, in order.
 napi_value PacketsToJs(JsWriter& js, Event& event) {
-  napi_value out = js.Object();
   size_t count = event.packets.size();
-  double* m = nullptr;
-  napi_value meta = js.Float64Array(count * kMetaFields, &m);
-  napi_value data = js.Array(count);
+  size_t meta_bytes = count * kMetaFields * sizeof(double);
+  size_t copied_bytes = 0, external = 0;
+  for (const PacketPtr& packet : event.packets) {
+    if (CopiedToSlab(*packet)) copied_bytes += packet->size;
+    else external++;
+  }
+  napi_value slab = nullptr;
+  size_t offset = 0;
+  uint8_t* at = nullptr;
+  if (!js.Reserve(meta_bytes + copied_bytes, &slab, &offset, &at)) return nullptr;
+  napi_value meta = js.Float64View(slab, offset, count * kMetaFields);
+  napi_value data = js.Array(external);
+  auto* rows = reinterpret_cast<double*>(at);  // Reserve aligns to 8 bytes
+  uint8_t* copy_to = at + meta_bytes;
+  size_t copy_offset = offset + meta_bytes;
+  uint32_t next_external = 0;
   for (size_t i = 0; i < count && js.ok(); i++) {
     PacketPtr& packet = event.packets[i];
-    double* row = m + i * kMetaFields;
+    double* row = rows + i * kMetaFields;
     row[0] = packet->stream_index;
     row[1] = Timestamp(packet->pts);
     row[2] = Timestamp(packet->dts);
     row[3] = static_cast<double>(packet->duration);
     row[4] = ((packet->flags & AV_PKT_FLAG_KEY) ? 1 : 0) | ((packet->flags & AV_PKT_FLAG_CORRUPT) ? 2 : 0);
     row[5] = static_cast<double>(event.read_at_us[i]);
-    js.SetIndex(data, static_cast<uint32_t>(i), js.PacketData(packet));
+    row[6] = packet->size;
+    if (CopiedToSlab(*packet)) {
+      if (packet->size > 0) std::memcpy(copy_to, packet->data, packet->size);
+      row[7] = static_cast<double>(copy_offset);
+      copy_to += packet->size;
+      copy_offset += packet->size;
+    } else {
+      row[7] = -1;
+      js.SetIndex(data, next_external++, js.ExternalPacketData(packet));
+    }
     packet.reset();
   }
-  js.Set(out, "type", std::string("packets"));
-  js.Set(out, "meta", meta);
-  js.Set(out, "data", data);
-  js.Set(out, "bytes", static_cast<double>(event.bytes));
+  napi_value out = js.Object();
+  js.Set(out, JsCache::kType, js.Name(JsCache::kPackets));
+  js.Set(out, JsCache::kMeta, meta);
+  js.Set(out, JsCache::kData, data);
+  js.Set(out, JsCache::kBytes, static_cast<double>(event.bytes));
   return out;
 }
 
@@ -237,7 +283,7 @@ napi_value EventToJs(JsWriter& js, Event& event) {
 }  // namespace
 
 napi_value EventsToJs(napi_env env, std::vector<Event>& events) {
-  JsWriter js(env);
+  JsWriter js(env, JsCache::Of(env));
   napi_value batch = js.Array(events.size());
   for (size_t i = 0; i < events.size() && js.ok(); i++) js.SetIndex(batch, static_cast<uint32_t>(i), EventToJs(js, events[i]));
   return js.ok() ? batch : nullptr;
