@@ -81,9 +81,8 @@ class EventQueue {
     if (wake) schedule_();
   }
 
-  // Appends to the trailing packet batch, or starts one. With `defer`, JS
-  // is not woken for it yet: the next Flush() or Push() does that.
-  void PushPacket(PacketPtr packet, int64_t read_at_us, bool defer) {
+  // Appends to the trailing packet batch, or starts one.
+  void PushPacket(PacketPtr packet, int64_t read_at_us) {
     bool wake;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -94,18 +93,7 @@ class EventQueue {
       batch.bytes += packet->size;
       batch.packets.push_back(std::move(packet));
       batch.read_at_us.push_back(read_at_us);
-      if (defer) return;
       wake = !std::exchange(scheduled_, true);
-    }
-    if (wake) schedule_();
-  }
-
-  // Wakes JS for whatever was pushed with `defer`.
-  void Flush() {
-    bool wake;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      wake = !closed_ && !pending_.empty() && !std::exchange(scheduled_, true);
     }
     if (wake) schedule_();
   }

@@ -39,11 +39,6 @@ int64_t MonotonicMicros() {
 constexpr int64_t kRefusalIntervalUs = 200 * 1000;
 // Bytes one recv() may bring in for the RTMP parser (patch 0003).
 constexpr int kReadAheadBytes = 64 * 1024;
-// While input is at hand, packets wait for the next one before JS is woken,
-// at most this long, this many, this many bytes (see Reader::PushPacket).
-constexpr int64_t kDeferMaxUs = 500;
-constexpr size_t kDeferMaxPackets = 64;
-constexpr int64_t kDeferMaxBytes = 1 << 20;
 
 MetadataEntries ReadMetadata(const AVFormatContext* input) {
   MetadataEntries metadata;
@@ -236,19 +231,11 @@ bool Reader::Accept(UniqueFd* conn, Peer* peer, std::optional<ErrorInfo>* fatal)
 
 int Reader::OnInterrupt(void* opaque) {
   auto* self = static_cast<Reader*>(opaque);
-  // EAGAIN here means the socket is empty and FFmpeg is about to wait for
-  // it: tcp's read_ahead path (patch 0003) calls us right after its
-  // non-blocking recv() failed, before poll(). Packets read so far must not
-  // wait with it. Reset, so that the next check sees only a new EAGAIN.
-  bool about_to_wait = errno == EAGAIN;
-  if (about_to_wait) errno = 0;
   if (self->stopping_.load(std::memory_order_relaxed)) {
     self->interrupted_ = Interrupt::Stopping;
     return 1;
   }
   int64_t now = MonotonicMicros();
-  if (self->deferred_packets_ > 0 && (about_to_wait || now - self->deferred_since_us_ >= kDeferMaxUs))
-    self->FlushDeferred();
   if (now >= self->deadline_us_) {
     self->interrupted_ = Interrupt::Deadline;
     return 1;
@@ -328,9 +315,6 @@ bool Reader::AwaitVerdict(uint64_t ticket) {
 bool Reader::WaitForRoom() {
   std::unique_lock<std::mutex> lock(mu_);
   if (outstanding_bytes_ < options_.high_water_mark_bytes) return !stopping_.load() && !disconnecting_;
-  lock.unlock();
-  FlushDeferred();  // JS cannot make room with packets it has not got
-  lock.lock();
   // In slices: while JS holds the reader back, publishers queued behind
   // this one must still be refused at once (FFmpeg is not polling now).
   while (!stopping_.load() && !disconnecting_ && outstanding_bytes_ >= options_.high_water_mark_bytes) {
@@ -348,32 +332,12 @@ bool Reader::WaitForRoom() {
   return !stopping_.load();
 }
 
-// Waking the JS thread costs more than converting a packet, so packets read
-// back to back from data already received go to JS together: a packet
-// waits for the next one while the reader keeps finding input, up to the
-// kDefer* limits. The reader flushes before it waits for the socket
-// (OnInterrupt), for JS (WaitForRoom) or for anything else (every other
-// event wakes JS too), so a packet never waits for the publisher.
 void Reader::PushPacket(PacketPtr packet, int64_t read_at_us) {
-  int64_t size = packet->size;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    outstanding_bytes_ += size;
+    outstanding_bytes_ += packet->size;
   }
-  if (deferred_packets_ == 0) deferred_since_us_ = read_at_us;
-  deferred_packets_++;
-  deferred_bytes_ += size;
-  bool defer = deferred_packets_ < kDeferMaxPackets && deferred_bytes_ < kDeferMaxBytes &&
-               read_at_us - deferred_since_us_ < kDeferMaxUs;
-  queue_->PushPacket(std::move(packet), read_at_us, defer);
-  if (!defer) deferred_packets_ = 0, deferred_bytes_ = 0;
-}
-
-void Reader::FlushDeferred() {
-  if (deferred_packets_ == 0) return;
-  deferred_packets_ = 0;
-  deferred_bytes_ = 0;
-  queue_->Flush();
+  queue_->PushPacket(std::move(packet), read_at_us);
 }
 
 void Reader::Serve(UniqueFd conn, const Peer& peer) {
@@ -479,7 +443,6 @@ int Reader::StartSession(AVFormatContext* input, std::vector<StreamProbe>* probe
   input->event_flags &= ~AVFMT_EVENT_FLAG_METADATA_UPDATED;
   queue_->Push(std::move(session));
   for (auto& [packet, read_at_us] : held) PushPacket(std::move(packet), read_at_us);
-  FlushDeferred();
   return read_error;
 }
 
@@ -517,8 +480,6 @@ static int PeerState(int fd) {
 }
 
 void Reader::EndSession(int averror, int stream_error, int fd) {
-  deferred_packets_ = 0;  // the end event below wakes JS for them
-  deferred_bytes_ = 0;
   Event end(Event::Kind::End);
   bool disconnecting;
   {

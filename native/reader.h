@@ -90,7 +90,6 @@ class Reader {
   bool WaitForRoom();
   void EndSession(int averror, int stream_error, int fd);
   void PushPacket(PacketPtr packet, int64_t read_at_us);
-  void FlushDeferred();
 
   static int OnInterrupt(void* opaque);
   void ArmDeadline(int64_t timeout_ms);
@@ -109,10 +108,6 @@ class Reader {
   int64_t next_refusal_check_us_ = 0;
   Interrupt interrupted_ = Interrupt::None;
   bool serving_publisher_ = false;  // an authorized publisher is streaming
-  // Packets pushed without waking JS (see PushPacket), since when, how many bytes.
-  size_t deferred_packets_ = 0;
-  int64_t deferred_bytes_ = 0;
-  int64_t deferred_since_us_ = 0;
   uint64_t next_ticket_ = 0;
 
   std::mutex mu_;  // guards what follows
