@@ -12,7 +12,7 @@ import { freePort, median, sleep, treeCpuUs, waitExit, wallUs } from './measure.
 /** One realtime publish to rtmp-ingest; hop latency over every packet, and CPU. */
 export async function runHopLatency({ publisher, input, log }) {
   const port = await freePort();
-  const rec = await startReceiver('rtmp-ingest', { port, maxSeconds: input.spec.seconds + 120 });
+  const rec = await startReceiver('rtmp-ingest', { port, maxSeconds: input.spec.seconds + 120, latency: true });
   await sleep(150);
   const base = treeCpuUs(rec.h.pid);
   const pub = await startPublisher(publisher, input.file, `rtmp://127.0.0.1:${port}/live/bench`, { realtime: true });

@@ -15,7 +15,7 @@ export async function runScale({ listeners, input, publisher, log }) {
     if (!ports.includes(p)) ports.push(p);
   }
   const seconds = input.spec.seconds;
-  const rec = await startReceiver('rtmp-ingest', { ports, maxSeconds: seconds + 120 });
+  const rec = await startReceiver('rtmp-ingest', { ports, maxSeconds: seconds + 120, latency: true });
   try {
     await sleep(200);
     const base = treeCpuUs(rec.h.pid);
