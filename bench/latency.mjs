@@ -1,7 +1,7 @@
 // Latency with realtime publishers:
 //  - hop latency: av_read_frame returning a packet -> rtmp-ingest's JS
 //    'packet' handler running (readAtUs vs process.hrtime in the handler);
-//  - startup: the publisher's TCP connect (strace -ttt on the publisher) ->
+//  - startup: the publisher's TCP connect (logged by bench/linger.c) ->
 //    'session' and -> the first packet in JS, per receiver; for the ffmpeg
 //    CLI, -> its "Input #0" line (the end of its default probing).
 import { startPublisher } from './publishers.mjs';

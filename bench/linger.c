@@ -9,18 +9,54 @@
  * makes the receiver's kernel drop everything still queued for it. Slower
  * receivers then lose the end of the stream. A lingering close is what a
  * careful client does; the bytes and their timing on the wire are unchanged.
+ *
+ * Also: with RTMP_BENCH_CONNECT_LOG set, every connect() to 127.0.0.1 that
+ * succeeds or is in progress appends "<wall-clock µs> <port>\n" to that file
+ * (the time of the call). The bench times start-up and throughput from it;
+ * it used to trace connect() with strace, but a ptrace'd publisher sends in
+ * a different rhythm (receivers woke up more often per MB).
  * Compiled by the bench (bench/measure.mjs).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 static int (*real_close)(int);
+static int (*real_connect)(int, const struct sockaddr*, socklen_t);
+
+int connect(int fd, const struct sockaddr* addr, socklen_t len) {
+  if (!real_connect) real_connect = (int (*)(int, const struct sockaddr*, socklen_t))dlsym(RTLD_NEXT, "connect");
+  struct timeval at;
+  gettimeofday(&at, NULL);
+  int ret = real_connect(fd, addr, len);
+  int saved = errno;
+  const char* log = getenv("RTMP_BENCH_CONNECT_LOG");
+  if (log && addr && addr->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in) &&
+      (ret == 0 || saved == EINPROGRESS)) {
+    const struct sockaddr_in* in = (const struct sockaddr_in*)addr;
+    if ((ntohl(in->sin_addr.s_addr) >> 24) == 127) {
+      char line[64];
+      int n = snprintf(line, sizeof(line), "%lld %d\n", (long long)at.tv_sec * 1000000LL + at.tv_usec, ntohs(in->sin_port));
+      int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      if (out >= 0) {
+        if (write(out, line, (size_t)n) < 0) { /* best effort */ }
+        if (!real_close) real_close = (int (*)(int))dlsym(RTLD_NEXT, "close");
+        real_close(out);
+      }
+    }
+  }
+  errno = saved;
+  return ret;
+}
 
 static long long now_ms(void) {
   struct timespec ts;

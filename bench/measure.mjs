@@ -17,7 +17,7 @@ const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).s
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** CLOCK_MONOTONIC in µs: the clock of process.hrtime, of rtmp-ingest's readAtUs and of rusage.c's exitedAtUs. */
 export const monoUs = () => Number(process.hrtime.bigint() / 1000n);
-/** Wall clock in µs with sub-ms precision (strace -ttt uses the same clock). */
+/** Wall clock in µs with sub-ms precision (the clock of the connect() log of bench/linger.c). */
 export const wallUs = () => Math.round((performance.timeOrigin + performance.now()) * 1000);
 
 // ---------------------------------------------------------------- /proc

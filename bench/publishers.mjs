@@ -5,7 +5,7 @@
 // Several URLs from one ffmpeg go through its tee muxer (the scale test).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CACHE_DIR, lingerShim, startMeasured, startProcess, straceWorks, wallUs } from './measure.mjs';
+import { CACHE_DIR, lingerShim, startMeasured, startProcess } from './measure.mjs';
 
 export const PUBLISHERS = {
   ffmpeg: { id: 'ffmpeg', label: 'ffmpeg CLI publisher (chunk size as the server announces: 128, 65535 to node-media-server)', chunk: 'announced' },
@@ -17,8 +17,8 @@ let seq = 0;
 
 /**
  * Starts a publisher. opts: { realtime, loop (ffmpeg only: -stream_loop -1),
- * seconds (stop after this much media), traceConnect (record connect() times
- * with strace; read them with connectTimes()), measured (under rusage-wrap) }.
+ * seconds (stop after this much media), traceConnect (record connect() times;
+ * read them with connectTimes()), measured (under rusage-wrap) }.
  */
 export async function startPublisher(id, file, urls, opts = {}) {
   urls = Array.isArray(urls) ? urls : [urls];
@@ -52,30 +52,26 @@ export async function startPublisher(id, file, urls, opts = {}) {
       for (const u of urls) args.push('t.', '!', 'queue', '!', ...sink(u));
     }
   }
-  let traceFile;
-  if (opts.traceConnect && straceWorks()) {
-    traceFile = join(CACHE_DIR, `connect-${process.pid}-${++seq}.txt`);
-    args = ['-f', '-ttt', '-qq', '--seccomp-bpf', '-e', 'trace=connect', '-o', traceFile, cmd, ...args];
-    cmd = 'strace';
-  }
-  const env = { ...process.env, LD_PRELOAD: lingerShim() };
-  const spawnedAtWallUs = wallUs();
+  // connect() times come from the LD_PRELOAD shim (bench/linger.c), not strace:
+  // tracing the publisher changed how it sends.
+  const connectLog = opts.traceConnect ? join(CACHE_DIR, `connect-${process.pid}-${++seq}.txt`) : undefined;
+  const env = { ...process.env, LD_PRELOAD: lingerShim(), ...(connectLog ? { RTMP_BENCH_CONNECT_LOG: connectLog } : {}) };
   const h = opts.measured
     ? await startMeasured(`publisher ${id}`, cmd, args, { stdout: 'ignore', env })
     : startProcess(`publisher ${id}`, cmd, args, { stdout: 'ignore', env });
-  /** Wall-clock µs of each successful connect() to 127.0.0.1:port (strace -ttt); without strace, the spawn time. */
+  /** Wall-clock µs of each connect() to 127.0.0.1:port (empty without traceConnect). */
   h.connectTimes = (port) => {
-    if (!traceFile) return opts.traceConnect ? [spawnedAtWallUs] : [];
+    if (!connectLog) return [];
     let text = '';
     try {
-      text = readFileSync(traceFile, 'utf8');
+      text = readFileSync(connectLog, 'utf8');
     } catch {
       return [];
     }
     const out = [];
     for (const line of text.split('\n')) {
-      const m = line.match(/^(?:\d+\s+)?(\d+\.\d+) connect\(.*sin_port=htons\((\d+)\)/);
-      if (m && Number(m[2]) === port && !/= -1 E(?!INPROGRESS)/.test(line)) out.push(Math.round(Number(m[1]) * 1e6));
+      const [us, p] = line.split(' ').map(Number);
+      if (p === port && us > 0) out.push(us);
     }
     return out;
   };
