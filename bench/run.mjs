@@ -68,7 +68,7 @@ const plan = quick
       soakBytes: 0.2e9,
     }
   : {
-      rounds: 4,
+      rounds: 6,
       publishers: ['ffmpeg', 'gst128', 'gst4096'],
       syscallPublishers: ['ffmpeg', 'gst128', 'gst4096'],
       syscallReceivers: undefined,
