@@ -11,10 +11,12 @@ export interface NativeError {
   averror?: number; // negative AVERROR value when FFmpeg reported it
 }
 
+/** A stream as the addon describes it; the public StreamInfo is this shape (lib/session.ts copies it). */
 export interface NativeStreamInfo {
   index: number;
   type: 'video' | 'audio' | 'data';
-  codec: string; // FFmpeg codec name: 'h264', 'aac', 'hevc', 'av1', ...
+  /** FFmpeg codec name: 'h264', 'aac', 'hevc', 'av1', ... */
+  codec: string;
   profile?: string;
   level?: number;
   width?: number;
@@ -24,6 +26,7 @@ export interface NativeStreamInfo {
   channels?: number;
   bitRate?: number;
   timeBase: [number, number];
+  /** Codec configuration (avcC, AudioSpecificConfig, ...); empty when there is none. */
   extradata: Buffer;
 }
 

@@ -27,25 +27,10 @@ import type { Dispatcher, Job } from './dispatcher';
 import { ErrorCode, IngestError } from './errors';
 import { PACKET_META_FIELDS, PacketMeta, type NativePacketBatch, type NativeStreamInfo } from './native';
 
-export type MediaType = 'video' | 'audio' | 'data';
+export type MediaType = NativeStreamInfo['type'];
 
-export interface StreamInfo {
-  index: number;
-  type: MediaType;
-  /** FFmpeg codec name: 'h264', 'aac', 'hevc', 'av1', ... */
-  codec: string;
-  profile?: string;
-  level?: number;
-  width?: number;
-  height?: number;
-  frameRate?: [number, number];
-  sampleRate?: number;
-  channels?: number;
-  bitRate?: number;
-  timeBase: [number, number];
-  /** Codec configuration (avcC, AudioSpecificConfig, ...); empty when there is none. */
-  extradata: Buffer;
-}
+/** A stream of the session: what the addon reported, copied. */
+export type StreamInfo = NativeStreamInfo;
 
 export interface Packet {
   streamIndex: number;
