@@ -3,7 +3,8 @@
 // ports from /proc/net/tcp (never by connecting: a libavformat listener
 // accepts exactly one connection), and the statistics the report uses.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -303,15 +304,21 @@ export async function waitExit(h, timeoutMs) {
 
 const built = new Map();
 /** Compiles a helper in bench/ once into bench/.cache (cc is needed for the addon's build anyway). */
+// The binary's name carries a hash of its source, so a cache shared between
+// checkouts never runs a helper built from other source (mtimes cannot tell).
 function buildHelper(src, bin, flags) {
   const key = bin;
   if (built.has(key)) return built.get(key);
   mkdirSync(CACHE_DIR, { recursive: true });
   const srcPath = join(BENCH_DIR, src);
-  const binPath = join(CACHE_DIR, bin);
-  if (!existsSync(binPath) || statSync(binPath).mtimeMs < statSync(srcPath).mtimeMs) {
-    const r = spawnSync('cc', ['-O2', ...flags, '-o', binPath, srcPath, ...(flags.includes('-shared') ? ['-ldl'] : [])], { encoding: 'utf8' });
+  const hash = createHash('sha256').update(readFileSync(srcPath)).update(flags.join(' ')).digest('hex').slice(0, 12);
+  const dot = bin.lastIndexOf('.');
+  const binPath = join(CACHE_DIR, dot > 0 ? `${bin.slice(0, dot)}-${hash}${bin.slice(dot)}` : `${bin}-${hash}`);
+  if (!existsSync(binPath)) {
+    const tmp = `${binPath}.${process.pid}.tmp`;
+    const r = spawnSync('cc', ['-O2', ...flags, '-o', tmp, srcPath, ...(flags.includes('-shared') ? ['-ldl'] : [])], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`cannot compile ${srcPath}: ${r.stderr || r.error}`);
+    renameSync(tmp, binPath);
   }
   built.set(key, binPath);
   return binPath;
