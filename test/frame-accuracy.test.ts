@@ -2,22 +2,19 @@
 // fixture as ffprobe reads it (or, for GStreamer, what its flvmux writes):
 // same order, pts, dts, duration, key flag, size and SHA-256 of the data.
 import { afterEach, describe, expect, it } from 'vitest';
+import { publishCases } from './helpers/cases.js';
 import { expectSamePackets } from './helpers/compare.js';
 import { fixturePath, nextSession, reference, startIngest } from './helpers/ingest.js';
 import { killAllChildren } from './helpers/process.js';
 import {
   GST_PUBLISH_ELEMENTS,
   publishWithFfmpeg,
-  publishWithGstreamer,
   requireGstElements,
   requireTool,
-  type Publisher,
 } from './helpers/publishers.js';
 import { probeStreams } from './helpers/reference.js';
 import type { RtmpIngest } from '../lib/index.js';
 
-const FIXTURES = ['small', 'hd720', 'bframes'] as const;
-type FixtureName = (typeof FIXTURES)[number];
 
 const haveFfmpeg = requireTool('ffmpeg') && requireTool('ffprobe');
 const haveGst = haveFfmpeg && requireGstElements(...GST_PUBLISH_ELEMENTS);
@@ -30,20 +27,7 @@ afterEach(async () => {
 });
 
 
-interface Case {
-  name: string;
-  fixture: FixtureName;
-  publish: (file: string, url: string) => Publisher;
-  reference: 'file' | 'gstreamer';
-  gst: boolean;
-}
-
-const cases: Case[] = FIXTURES.flatMap((f): Case[] => [
-  { name: `ffmpeg -re ${f}`, fixture: f, publish: (file, url) => publishWithFfmpeg(file, url, { realtime: true }), reference: 'file', gst: false },
-  { name: `ffmpeg ${f}`, fixture: f, publish: (file, url) => publishWithFfmpeg(file, url), reference: 'file', gst: false },
-  { name: `gstreamer chunk-size 128 ${f}`, fixture: f, publish: (file, url) => publishWithGstreamer(file, url, { chunkSize: 128 }), reference: 'gstreamer', gst: true },
-  { name: `gstreamer chunk-size 4096 ${f}`, fixture: f, publish: (file, url) => publishWithGstreamer(file, url, { chunkSize: 4096 }), reference: 'gstreamer', gst: true },
-]);
+const cases = publishCases(); // helpers/cases.ts
 
 describe.skipIf(!haveFfmpeg)('rtmp-ingest receives exactly what was sent', () => {
   it.each(cases.filter((c) => !c.gst || haveGst))('$name', async (c) => {

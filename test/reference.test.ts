@@ -7,6 +7,7 @@ import { statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
+import { FIXTURES, publishCases, type FixtureName } from './helpers/cases.js';
 import { diffPackets, expectSamePackets } from './helpers/compare.js';
 import { clientTcpStats } from './helpers/net.js';
 import { killAllChildren } from './helpers/process.js';
@@ -16,7 +17,6 @@ import {
   freeze,
   gstreamerReference,
   publishStalling,
-  publishWithFfmpeg,
   publishWithGstreamer,
   rawTcpClient,
   requireGstElements,
@@ -29,8 +29,6 @@ import { packetHash, probePackets, probeStreams, type RefPacket } from './helper
 const execFileAsync = promisify(execFile);
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}.flv`, import.meta.url));
 
-const FIXTURES = ['small', 'hd720', 'bframes'] as const;
-type FixtureName = (typeof FIXTURES)[number];
 
 const haveFfmpeg = requireTool('ffmpeg') && requireTool('ffprobe');
 const haveGst = requireGstElements(...GST_PUBLISH_ELEMENTS);
@@ -147,23 +145,8 @@ describe('expectSamePackets', () => {
   });
 });
 
-// The matrix: which publisher sends which fixture, and what the reference is.
-interface Case {
-  name: string;
-  fixture: FixtureName;
-  publish: (file: string, url: string) => Publisher;
-  reference: 'file' | 'gstreamer';
-  gst: boolean;
-}
-
-const cases: Case[] = FIXTURES.flatMap((f): Case[] => [
-  ...(f === 'small'
-    ? [{ name: `ffmpeg -re ${f}`, fixture: f, publish: (file: string, url: string) => publishWithFfmpeg(file, url, { realtime: true }), reference: 'file' as const, gst: false }]
-    : []),
-  { name: `ffmpeg ${f}`, fixture: f, publish: (file, url) => publishWithFfmpeg(file, url), reference: 'file', gst: false },
-  { name: `gstreamer chunk-size 128 ${f}`, fixture: f, publish: (file, url) => publishWithGstreamer(file, url, { chunkSize: 128 }), reference: 'gstreamer', gst: true },
-  { name: `gstreamer chunk-size 4096 ${f}`, fixture: f, publish: (file, url) => publishWithGstreamer(file, url, { chunkSize: 4096 }), reference: 'gstreamer', gst: true },
-]);
+// The matrix (helpers/cases.ts); ffmpeg -re only for the small fixture here.
+const cases = publishCases((f) => f === 'small');
 
 describe.skipIf(!haveFfmpeg)('libavformat RTMP listener receives exactly the reference', () => {
   describe.each(cases)('$name', (c) => {
