@@ -109,6 +109,22 @@ describe.skipIf(!haveFfmpeg)('a client that wants to play', () => {
   });
 });
 
+/** hd720 by ffmpeg through a proxy that corrupts the stream (helpers/rtmp-proxy.ts); the session as received. */
+async function publishThroughCorruptingProxy(
+  listen: Parameters<typeof listenOn>[0],
+  proxyOptions: Omit<Parameters<typeof startCorruptingProxy>[0], 'targetPort'>,
+) {
+  const { ingest, url, port } = await listenOn(listen);
+  const proxy = await startCorruptingProxy({ targetPort: port, ...proxyOptions });
+  proxies.add(proxy);
+  const received = nextSession(ingest, 30_000);
+  const pub = publishWithFfmpeg(fixturePath('hd720'), `rtmp://127.0.0.1:${proxy.port}/live/key`);
+  const { packets, end } = await received;
+  const report = proxy.report();
+  expect(report.corrupted).toBe(true);
+  return { ingest, url, pub, packets, end, report };
+}
+
 describe.skipIf(!haveFfmpeg)('a publisher whose stream turns bad mid-stream (through a corrupting proxy)', () => {
   // README: "A publisher that sends bad data ends its own session with a coded error; packets received
   // before it were delivered". FFmpeg logs "Incorrect chunk size 0" (AVERROR_INVALIDDATA) here.
@@ -116,14 +132,10 @@ describe.skipIf(!haveFfmpeg)('a publisher whose stream turns bad mid-stream (thr
     ['then disconnects', 'close'],
     ['then goes silent with its connection open', 'hold'],
   ] as const)("an invalid protocol message (Set Chunk Size 0), %s: the session ends with 'error' (coded); everything before it was delivered", async (_name, afterPublisherLeaves) => {
-    const { ingest, url, port } = await listenOn({ idleTimeoutMs: 2000 });
-    const proxy = await startCorruptingProxy({ targetPort: port, afterBytes: 200 * 1024, corruption: { kind: 'zero-chunk-size' }, afterPublisherLeaves });
-    proxies.add(proxy);
-    const received = nextSession(ingest, 30_000);
-    const pub = publishWithFfmpeg(fixturePath('hd720'), `rtmp://127.0.0.1:${proxy.port}/live/key`);
-    const { packets, end } = await received;
-    const report = proxy.report();
-    expect(report.corrupted).toBe(true);
+    const { ingest, url, pub, packets, end, report } = await publishThroughCorruptingProxy(
+      { idleTimeoutMs: 2000 },
+      { afterBytes: 200 * 1024, corruption: { kind: 'zero-chunk-size' }, afterPublisherLeaves },
+    );
     const ref = await reference('hd720');
     expectPrefix(packets, ref, 'before the corruption');
     // Exactly the audio/video messages forwarded whole, less the two sequence headers (extradata, not packets).
@@ -136,14 +148,10 @@ describe.skipIf(!haveFfmpeg)('a publisher whose stream turns bad mid-stream (thr
   });
 
   it.each([[1], [2], [3]])("random bytes instead of the rest of the stream (seed %i): the session ends with a coded error; the prefix was delivered", async (seed) => {
-    const { ingest, url, port } = await listenOn({ idleTimeoutMs: 3000 });
-    const proxy = await startCorruptingProxy({ targetPort: port, afterBytes: 150 * 1024, corruption: { kind: 'garbage', bytes: 512 * 1024, seed } });
-    proxies.add(proxy);
-    const received = nextSession(ingest, 30_000);
-    const pub = publishWithFfmpeg(fixturePath('hd720'), `rtmp://127.0.0.1:${proxy.port}/live/key`);
-    const { packets, end } = await received;
-    const report = proxy.report();
-    expect(report.corrupted).toBe(true);
+    const { ingest, url, pub, packets, end, report } = await publishThroughCorruptingProxy(
+      { idleTimeoutMs: 3000 },
+      { afterBytes: 150 * 1024, corruption: { kind: 'garbage', bytes: 512 * 1024, seed } },
+    );
     expect(end.reason).toBe('error');
     expect(end.error).toBeInstanceOf(Error);
     expect(typeof end.error?.code).toBe('string');
