@@ -113,6 +113,17 @@ describe.skipIf(!haveFfmpeg)('exiting mid-stream', () => {
   });
 });
 
+describe('an ingest that is not listening', () => {
+  it('is garbage-collected once dropped (never listened, unref\'d, closed, after a failed listen(), or listened and closed)', async () => {
+    const child = spawnNodeChild('unlistened.mjs', [], ['--expose-gc']);
+    const result = await child.waitFor(isType('result'), 'the WeakRef count', 30_000);
+    expect(result).toMatchObject({ made: 40, alive: 0 });
+    const exit = await waitForExit(child.handle, 10_000);
+    expect(exit.code).toBe(0);
+    expectNoCrashOutput(child);
+  });
+});
+
 describe.skipIf(!haveFfmpeg)('an ingest nothing references', () => {
   it('keeps listening after garbage collection and receives a publish frame-accurately', async () => {
     const child = ingestChild({ dropReference: true, gc: true, packets: true }, ['--expose-gc']);

@@ -1,0 +1,38 @@
+// Ingests dropped without listening (constructed, unref'd, closed, or
+// whose listen() failed) or after listen() and close() must be garbage-
+// collected: the wrapper makes the native listener (and its thread-safe
+// function, a GC root) only in listen(), and releases it on failure and on
+// close(). Run with --expose-gc; reports {type:'result', made, alive}.
+import net from 'node:net';
+import { RtmpIngest } from '../../dist/index.mjs';
+
+const say = (msg) => process.stdout.write(`${JSON.stringify(msg)}\n`);
+
+// A port that is taken, for listen() to fail on.
+const blocker = net.createServer();
+await new Promise((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+const takenPort = blocker.address().port;
+
+const refs = [];
+async function make(i) {
+  const kind = i % 5;
+  const ingest = new RtmpIngest({ url: `rtmp://127.0.0.1:${kind === 3 ? takenPort : 0}/live/key` });
+  ingest.on('session', () => {}); // a handler that closes over nothing but the ingest
+  if (kind === 1) ingest.unref();
+  if (kind === 2) await ingest.close();
+  if (kind === 3) await ingest.listen().catch(() => {}); // EADDRINUSE
+  if (kind === 4) await ingest.listen().then(() => ingest.close()); // listened, then closed
+  refs.push(new WeakRef(ingest));
+}
+for (let i = 0; i < 40; i++) await make(i);
+
+// No deref() until the end: a WeakRef's target is kept alive for the rest
+// of the job in which deref() returned it.
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+for (let round = 0; round < 10; round++) {
+  await turn();
+  globalThis.gc();
+}
+await turn();
+say({ type: 'result', made: refs.length, alive: refs.filter((r) => r.deref()).length, which: refs.flatMap((r, i) => (r.deref() ? [i] : [])) });
+blocker.close();
