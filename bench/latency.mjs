@@ -10,9 +10,9 @@ import os from 'node:os';
 import { freePort, median, sleep, treeCpuUs, waitExit, wallUs } from './measure.mjs';
 
 /** One realtime publish to rtmp-ingest; hop latency over every packet, and CPU. */
-export async function runHopLatency({ publisher, input, log }) {
+export async function runHopLatency({ publisher, input, log, pinCpu }) {
   const port = await freePort();
-  const rec = await startReceiver('rtmp-ingest', { port, maxSeconds: input.spec.seconds + 120, latency: true });
+  const rec = await startReceiver('rtmp-ingest', { port, maxSeconds: input.spec.seconds + 120, latency: true, pinCpu });
   await sleep(150);
   const base = treeCpuUs(rec.h.pid);
   const pub = await startPublisher(publisher, input.file, `rtmp://127.0.0.1:${port}/live/bench`, { realtime: true });
@@ -23,6 +23,7 @@ export async function runHopLatency({ publisher, input, log }) {
   const cpuUs = ru.userUs + ru.sysUs - base.userUs - base.sysUs;
   const out = {
     publisher,
+    ...(pinCpu === undefined ? {} : { pinnedCpu: pinCpu }),
     packets: done.packets,
     expected: input.packets,
     all: done.latencyUs,
@@ -34,7 +35,7 @@ export async function runHopLatency({ publisher, input, log }) {
     loadAvg1: os.loadavg()[0],
   };
   log(
-    `  hop latency ${publisher}: p50 ${out.all.p50} us, p99 ${out.all.p99} us, max ${out.all.max} us over ${out.all.count} packets ` +
+    `  hop latency ${publisher}${pinCpu === undefined ? '' : ` (node on CPU ${pinCpu})`}: p50 ${out.all.p50} us, p99 ${out.all.p99} us, max ${out.all.max} us over ${out.all.count} packets ` +
       `(after 'session': p99 ${out.steady.p99} us, max ${out.steady.max} us); realtime CPU ${out.cpuSecPerGB.toFixed(2)} s/GB`,
   );
   return out;

@@ -62,17 +62,18 @@ function parseFfmpegSummary(stderr) {
 /**
  * Starts a receiver on `port` (listeners > 1: rtmp-ingest only, ports[]).
  * latency (rtmp-ingest only): take every packet's hop latency; the other
- * runs only count, like the other receivers.
+ * runs only count, like the other receivers. pinCpu (rtmp-ingest only): run
+ * node, all its threads, on that one CPU (taskset -c).
  * Resolves once it listens, with { h (measured handle), ports, result() },
  * where result() resolves after exit with what it counted.
  */
-export async function startReceiver(id, { port, ports, maxSeconds = 600, progressBytes = 0, latency = false, onStderr } = {}) {
+export async function startReceiver(id, { port, ports, maxSeconds = 600, progressBytes = 0, latency = false, pinCpu, onStderr } = {}) {
   ports = ports ?? [port];
   let h;
   const args = ['--max-seconds', String(maxSeconds)];
   switch (id) {
     case 'rtmp-ingest':
-      h = await startMeasured(id, node, [script('recv-rtmp-ingest.mjs'), '--listeners', String(ports.length), '--ports', ports.join(','), '--progress', String(progressBytes), ...(latency ? ['--latency'] : []), ...args], { env: { ...process.env } });
+      h = await startMeasured(id, pinCpu === undefined ? node : 'taskset', [...(pinCpu === undefined ? [] : ['-c', String(pinCpu), node]), script('recv-rtmp-ingest.mjs'), '--listeners', String(ports.length), '--ports', ports.join(','), '--progress', String(progressBytes), ...(latency ? ['--latency'] : []), ...args], { env: { ...process.env } });
       await h.waitLine((m) => m.t === 'ready', 30_000);
       break;
     case 'ffmpeg-cli':

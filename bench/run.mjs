@@ -76,6 +76,9 @@ const plan = quick
       realtimePublishers: ['ffmpeg', 'gst4096'],
       realtimeReceivers: ['rtmp-ingest', 'ffmpeg-cli', 'node-media-server'],
       hop: ['ffmpeg', 'gst4096'],
+      // Again with node (its JS and reader threads) on one CPU: not a target
+      // row; it shows how much of the hop is the wake-up across CPUs.
+      hopPinned: ['ffmpeg'],
       startupRounds: 3,
       startupSeconds: 4,
       startupReceivers: undefined,
@@ -208,6 +211,14 @@ if (sections.has('latency') && receivers.includes('rtmp-ingest')) {
       results.latency.hop.push(await runHopLatency({ publisher: pub, input: inputs.main, log }));
     } catch (err) {
       results.latency.hop.push({ publisher: pub, error: String(err.message ?? err).slice(0, 300) });
+    }
+  }
+  const canPin = (plan.hopPinned?.length ?? 0) > 0 && os.cpus().length >= 2 && sh('sh', ['-c', 'command -v taskset']) !== '';
+  for (const pub of canPin ? plan.hopPinned : []) {
+    try {
+      results.latency.hop.push(await runHopLatency({ publisher: pub, input: inputs.main, log, pinCpu: 0 }));
+    } catch (err) {
+      results.latency.hop.push({ publisher: pub, pinnedCpu: 0, error: String(err.message ?? err).slice(0, 300) });
     }
   }
   save();
