@@ -54,7 +54,7 @@ export async function runStartup({ receiver, input, seconds, log }) {
   });
   try {
     await sleep(150);
-    const pub = await startPublisher('ffmpeg', input.file, `rtmp://127.0.0.1:${port}/live/bench`, { realtime: true, seconds, traceConnect: true });
+    const pub = await startPublisher('ffmpeg', input.file, `rtmp://127.0.0.1:${port}/live/bench`, { realtime: true, seconds, logConnect: true });
     await waitExit(rec.h, (seconds + 45) * 1000);
     await waitExit(pub, 15_000).catch(() => pub.kill());
     const connectAt = pub.connectTimes(port)[0];

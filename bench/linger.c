@@ -13,8 +13,9 @@
  * Also: with RTMP_BENCH_CONNECT_LOG set, every connect() to 127.0.0.1 that
  * succeeds or is in progress appends "<wall-clock µs> <port>\n" to that file
  * (the time of the call). The bench times start-up and throughput from it;
- * it used to trace connect() with strace, but a ptrace'd publisher sends in
- * a different rhythm (receivers woke up more often per MB).
+ * it used to trace connect() with strace, but a ptrace'd publisher sent the
+ * same input far slower (2.5 s instead of 0.7 s) and cost the receivers
+ * more CPU per GB.
  * Compiled by the bench (bench/measure.mjs).
  */
 #define _GNU_SOURCE
@@ -33,6 +34,10 @@
 static int (*real_close)(int);
 static int (*real_connect)(int, const struct sockaddr*, socklen_t);
 
+static int loopback_addr(const struct sockaddr_in* in) {
+  return in->sin_family == AF_INET && (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+}
+
 int connect(int fd, const struct sockaddr* addr, socklen_t len) {
   if (!real_connect) real_connect = (int (*)(int, const struct sockaddr*, socklen_t))dlsym(RTLD_NEXT, "connect");
   struct timeval at;
@@ -40,10 +45,9 @@ int connect(int fd, const struct sockaddr* addr, socklen_t len) {
   int ret = real_connect(fd, addr, len);
   int saved = errno;
   const char* log = getenv("RTMP_BENCH_CONNECT_LOG");
-  if (log && addr && addr->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in) &&
-      (ret == 0 || saved == EINPROGRESS)) {
+  if (log && addr && len >= (socklen_t)sizeof(struct sockaddr_in) && (ret == 0 || saved == EINPROGRESS)) {
     const struct sockaddr_in* in = (const struct sockaddr_in*)addr;
-    if ((ntohl(in->sin_addr.s_addr) >> 24) == 127) {
+    if (loopback_addr(in)) {
       char line[64];
       int n = snprintf(line, sizeof(line), "%lld %d\n", (long long)at.tv_sec * 1000000LL + at.tv_usec, ntohs(in->sin_port));
       int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -70,8 +74,8 @@ static int loopback_tcp(int fd) {
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM) return 0;
   struct sockaddr_in peer;
   len = sizeof(peer);
-  if (getpeername(fd, (struct sockaddr*)&peer, &len) < 0 || peer.sin_family != AF_INET) return 0;
-  return (ntohl(peer.sin_addr.s_addr) >> 24) == 127;
+  if (getpeername(fd, (struct sockaddr*)&peer, &len) < 0) return 0;
+  return loopback_addr(&peer);
 }
 
 int close(int fd) {

@@ -17,7 +17,7 @@ let seq = 0;
 
 /**
  * Starts a publisher. opts: { realtime, loop (ffmpeg only: -stream_loop -1),
- * seconds (stop after this much media), traceConnect (record connect() times;
+ * seconds (stop after this much media), logConnect (record connect() times;
  * read them with connectTimes()), measured (under rusage-wrap) }.
  */
 export async function startPublisher(id, file, urls, opts = {}) {
@@ -54,12 +54,12 @@ export async function startPublisher(id, file, urls, opts = {}) {
   }
   // connect() times come from the LD_PRELOAD shim (bench/linger.c), not strace:
   // tracing the publisher changed how it sends.
-  const connectLog = opts.traceConnect ? join(CACHE_DIR, `connect-${process.pid}-${++seq}.txt`) : undefined;
+  const connectLog = opts.logConnect ? join(CACHE_DIR, `connect-${process.pid}-${++seq}.txt`) : undefined;
   const env = { ...process.env, LD_PRELOAD: lingerShim(), ...(connectLog ? { RTMP_BENCH_CONNECT_LOG: connectLog } : {}) };
   const h = opts.measured
     ? await startMeasured(`publisher ${id}`, cmd, args, { stdout: 'ignore', env })
     : startProcess(`publisher ${id}`, cmd, args, { stdout: 'ignore', env });
-  /** Wall-clock µs of each connect() to 127.0.0.1:port (empty without traceConnect). */
+  /** Wall-clock µs of each connect() to 127.0.0.1:port (empty without logConnect). */
   h.connectTimes = (port) => {
     if (!connectLog) return [];
     let text = '';

@@ -128,7 +128,7 @@ export function renderMarkdown(res, { chartPath }) {
     '- **Syscalls/MB**: `perf stat -e raw_syscalls:sys_enter` attached to the listening receiver (all threads), full input; the breakdown by syscall from `strace -c -f` on the first ' +
       `${res.inputs.profile?.spec.seconds ?? '?'} s of the input (strace slows a receiver 10x, so it gets a clip; fixed per-connection costs weigh a little more there).`,
     "- **Hop latency**: rtmp-ingest stamps each packet with CLOCK_MONOTONIC when `av_read_frame` returns (`readAtUs`); the handler takes `process.hrtime` - readAtUs. Realtime (`-re`) publish of the main input. The first packets are held back by design until the streams are described ('session'), so they carry the probing time: the table shows all packets and those read after 'session'.",
-    "- **Startup**: the publisher's `connect()` time is logged by the publishers' LD_PRELOAD shim ([bench/linger.c](bench/linger.c)), not by strace: a traced publisher sends in a different rhythm, which cost rtmp-ingest ~20% more CPU per GB in a paired trial at chunk-size 4096 (the ffmpeg CLI ~2%); milestones are wall-clock times in the receivers. For the ffmpeg CLI 'session' is the moment it prints `Input #0` (the end of its default probing).",
+    "- **Startup**: the publisher's `connect()` time is logged by the publishers' LD_PRELOAD shim ([bench/linger.c](bench/linger.c)), not by strace: a traced publisher sent far slower and cost rtmp-ingest ~20% more CPU per GB in a paired trial at chunk-size 4096 (the ffmpeg CLI ~2%); milestones are wall-clock times in the receivers. For the ffmpeg CLI 'session' is the moment it prints `Input #0` (the end of its default probing).",
     '- **Publisher close**: the publishers run with [bench/linger.c](bench/linger.c) preloaded: their final `close()` of the RTMP socket becomes shutdown + drain. Without it ffmpeg and GStreamer close with unread acknowledgements pending, their kernel answers the receiver with RST, and a receiver still working through a backlog loses the end of the stream (the slower receivers lost up to 30% of the packets in trial runs). Bytes and timing on the wire are unchanged.',
   );
   if (res.notes?.length) for (const n of res.notes) L.push(`- ${n}`);
@@ -220,7 +220,7 @@ export function renderMarkdown(res, { chartPath }) {
         ...(res.latency.hop.some((h) => h.pinnedCpu !== undefined && !h.error)
           ? [
               '',
-              "The row with node on one CPU (its JS thread and the reader thread share a CPU; the publisher may use the other) is not the default setup and not a target row. On this VM, waking the JS thread on another, idle CPU is the slow and jittery part of the hop; on the same CPU it is a local wake-up.",
+              "The row with node on one CPU (its JS thread and the reader thread share a CPU; the publisher may use the other) is not the default setup and not a target row. The difference between it and the row above is what waking the JS thread on another CPU costs, mostly in the tail.",
             ]
           : []),
         '',

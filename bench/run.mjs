@@ -206,19 +206,13 @@ if (sections.has('realtime') && plan.realtimeRounds > 0) {
 if (sections.has('latency') && receivers.includes('rtmp-ingest')) {
   log(`hop latency: realtime ${inputs.main.spec.seconds} s publish(es): ${plan.hop.join(', ')}`);
   results.latency = { hop: [] };
-  for (const pub of plan.hop) {
+  const canPin = os.cpus().length >= 2 && sh('sh', ['-c', 'command -v taskset']) !== '';
+  const hopRuns = [...plan.hop.map((publisher) => ({ publisher })), ...(canPin ? (plan.hopPinned ?? []).map((publisher) => ({ publisher, pinCpu: 0 })) : [])];
+  for (const run of hopRuns) {
     try {
-      results.latency.hop.push(await runHopLatency({ publisher: pub, input: inputs.main, log }));
+      results.latency.hop.push(await runHopLatency({ ...run, input: inputs.main, log }));
     } catch (err) {
-      results.latency.hop.push({ publisher: pub, error: String(err.message ?? err).slice(0, 300) });
-    }
-  }
-  const canPin = (plan.hopPinned?.length ?? 0) > 0 && os.cpus().length >= 2 && sh('sh', ['-c', 'command -v taskset']) !== '';
-  for (const pub of canPin ? plan.hopPinned : []) {
-    try {
-      results.latency.hop.push(await runHopLatency({ publisher: pub, input: inputs.main, log, pinCpu: 0 }));
-    } catch (err) {
-      results.latency.hop.push({ publisher: pub, pinnedCpu: 0, error: String(err.message ?? err).slice(0, 300) });
+      results.latency.hop.push({ publisher: run.publisher, ...(run.pinCpu === undefined ? {} : { pinnedCpu: run.pinCpu }), error: String(err.message ?? err).slice(0, 300) });
     }
   }
   save();

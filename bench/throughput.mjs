@@ -32,7 +32,7 @@ export async function runTrial({ receiver, publisher, input, strace = false, per
       perfFile = join(CACHE_DIR, `perf-${process.pid}-${++seq}.txt`);
       pf = await attachPerf(processTree(h.pid), perfFile);
     }
-    const pub = await startPublisher(publisher, input.file, `rtmp://127.0.0.1:${port}/live/bench`, { traceConnect: true, realtime });
+    const pub = await startPublisher(publisher, input.file, `rtmp://127.0.0.1:${port}/live/bench`, { logConnect: true, realtime });
     await waitExit(h, timeoutMs);
     const pubExit = await waitExit(pub, 15_000).catch((e) => ({ error: e }));
     const ru = h.rusage();

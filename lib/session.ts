@@ -392,7 +392,7 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
     const count = batch.meta.length / PACKET_META_FIELDS;
     guardSlab(batch.meta.buffer);
     let next = 0;
-    let nextData = 0;
+    const external = { next: 0 }; // the next Buffer of batch.data
     let counted = false;
     return {
       run: () => {
@@ -417,8 +417,7 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
               break;
             }
             const i = next++;
-            const zeroCopy = batch.meta[i * PACKET_META_FIELDS + PacketMeta.DataOffset]! < 0;
-            this.#deliver(this.#makePacket(batch, i, zeroCopy ? batch.data[nextData++]! : undefined));
+            this.#deliver(this.#makePacket(batch, i, external));
           }
         } finally {
           this.#inBatch = false;
@@ -428,14 +427,15 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
     };
   }
 
-  /** `zeroCopy`: the packet's Buffer from batch.data; otherwise its bytes are in the slab. */
-  #makePacket(batch: NativePacketBatch, i: number, zeroCopy: Buffer | undefined): Packet {
+  /** Packet i of the batch; a zero-copy packet's Buffer is batch.data[external.next], which it advances. */
+  #makePacket(batch: NativePacketBatch, i: number, external: { next: number }): Packet {
     const meta = batch.meta;
     const o = i * PACKET_META_FIELDS;
     const streamIndex = meta[o + PacketMeta.StreamIndex]!;
     const flags = meta[o + PacketMeta.Flags]!;
     const size = meta[o + PacketMeta.Size]!;
-    const data = zeroCopy ?? Buffer.from(meta.buffer, meta[o + PacketMeta.DataOffset]!, size);
+    const offset = meta[o + PacketMeta.DataOffset]!;
+    const data = offset < 0 ? batch.data[external.next++]! : Buffer.from(meta.buffer, offset, size);
     const slot = this.#slots[streamIndex];
     const keyframe = (flags & 1) !== 0;
     const corrupt = (flags & 2) !== 0;

@@ -21,8 +21,8 @@ JsCache::JsCache(napi_env env) : env_(env) {
   if (napi_create_array_with_length(env, kNameCount, &names) != napi_ok) return;
   for (uint32_t i = 0; i < kNameCount; i++) {
     napi_value s;
-    // Its first use as a key internalizes the string in place (Node-API 8
-    // has no node_api_create_property_key_*); later uses skip the lookup.
+    // Made once instead of one string per key and batch (Node-API 8 has no
+    // node_api_create_property_key_*).
     if (napi_create_string_latin1(env, kNames[i], NAPI_AUTO_LENGTH, &s) != napi_ok ||
         napi_set_element(env, names, i, s) != napi_ok)
       return;

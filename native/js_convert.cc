@@ -18,8 +18,8 @@ constexpr size_t kMetaFields = 8;  // PACKET_META_FIELDS in lib/native.ts
 // The JS Buffer over a packet holds the packet's AVBufferRef (the hint)
 // and drops it when collected. No napi_adjust_external_memory: V8 already
 // counts every ArrayBuffer's backing store, external ones included
-// (ArrayBufferSweeper), so reporting it again doubled the pressure and
-// forced a full GC every ~64 MB received.
+// (ArrayBufferSweeper), so reporting it again doubled the pressure: 4 full
+// GCs in a 152 MB run, none without it.
 void FreeExternalPacket(napi_env, void*, void* hint) {
   auto* ref = static_cast<AVBufferRef*>(hint);
   av_buffer_unref(&ref);
