@@ -193,7 +193,9 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
 
     let native: NativeListener;
     try {
-      native = new this.#binding.Listener(nativeOptions, (events) => this.#onNativeEvents(native, events));
+      native = new this.#binding.Listener(nativeOptions, (events: NativeEvent[] | null, meta?: Float64Array, data?: Buffer[], bytes?: number) =>
+        this.#onNativeEvents(native, events ?? [{ type: 'packets', meta: meta!, data: data!, bytes: bytes! }]),
+      );
     } catch (err) {
       throw fromThrown(err, ErrorCode.INVALID_ARG_VALUE, stackFrom);
     }

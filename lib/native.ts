@@ -121,7 +121,17 @@ export interface BuildInfo {
   license: string;
 }
 
+export type NativeEventsCallback = {
+  (events: NativeEvent[]): void;
+  (events: null, meta: Float64Array, data: Buffer[], bytes: number): void;
+};
+
 export interface NativeBinding {
-  Listener: new (options: NativeListenerOptions, onEvents: (events: NativeEvent[]) => void) => NativeListener;
+  /**
+   * onEvents gets the events in order. A delivery that is nothing but packets (most of them) comes as
+   * onEvents(null, meta, data, bytes): the parts of one NativePacketBatch as arguments, so that the addon builds
+   * no event object for it.
+   */
+  Listener: new (options: NativeListenerOptions, onEvents: NativeEventsCallback) => NativeListener;
   buildInfo(): BuildInfo;
 }

@@ -128,7 +128,7 @@ double Timestamp(int64_t value) {
 
 // One slab region per batch: the metadata rows, then the copied packets.
 // Zero-copy packets go into `data`, in order.
-napi_value PacketsToJs(JsWriter& js, Event& event) {
+bool PacketParts(JsWriter& js, Event& event, napi_value* meta_out, napi_value* data_out) {
   size_t count = event.packets.size();
   size_t meta_bytes = count * kMetaFields * sizeof(double);
   size_t copied_bytes = 0, external = 0;
@@ -139,7 +139,7 @@ napi_value PacketsToJs(JsWriter& js, Event& event) {
   napi_value slab = nullptr;
   size_t offset = 0;
   uint8_t* at = nullptr;
-  if (!js.Reserve(meta_bytes + copied_bytes, &slab, &offset, &at)) return nullptr;
+  if (!js.Reserve(meta_bytes + copied_bytes, &slab, &offset, &at)) return false;
   napi_value meta = js.Float64View(slab, offset, count * kMetaFields);
   napi_value data = js.Array(external);
   auto* rows = reinterpret_cast<double*>(at);  // Reserve aligns to 8 bytes
@@ -167,6 +167,14 @@ napi_value PacketsToJs(JsWriter& js, Event& event) {
     }
     packet.reset();
   }
+  *meta_out = meta;
+  *data_out = data;
+  return js.ok();
+}
+
+napi_value PacketsToJs(JsWriter& js, Event& event) {
+  napi_value meta = nullptr, data = nullptr;
+  if (!PacketParts(js, event, &meta, &data)) return nullptr;
   napi_value out = js.Object();
   js.Set(out, JsCache::kType, js.Name(JsCache::kPackets));
   js.Set(out, JsCache::kMeta, meta);
@@ -287,6 +295,11 @@ napi_value EventsToJs(napi_env env, std::vector<Event>& events) {
   napi_value batch = js.Array(events.size());
   for (size_t i = 0; i < events.size() && js.ok(); i++) js.SetIndex(batch, static_cast<uint32_t>(i), EventToJs(js, events[i]));
   return js.ok() ? batch : nullptr;
+}
+
+bool PacketBatchToJs(napi_env env, Event& event, napi_value* meta, napi_value* data) {
+  JsWriter js(env, JsCache::Of(env));
+  return js.ok() && PacketParts(js, event, meta, data);
 }
 
 }  // namespace rtmp_ingest

@@ -18,4 +18,9 @@ namespace rtmp_ingest {
 // Packets are moved out of the events (their buffers now belong to JS).
 napi_value EventsToJs(napi_env env, std::vector<Event>& events);
 
+// One packets event as the parts of a NativePacketBatch (meta, data), for
+// the common delivery that is nothing but packets: JS gets them as call
+// arguments and no object is built here. False when JS cannot run any more.
+bool PacketBatchToJs(napi_env env, Event& event, napi_value* meta, napi_value* data);
+
 }  // namespace rtmp_ingest

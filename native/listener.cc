@@ -95,13 +95,21 @@ void Listener::DeliverEvents(Napi::Env env, Napi::Function on_events, EventQueue
   // Plain Node-API from here (see js_convert.h): a worker may be terminating.
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  if (napi_value batch = EventsToJs(env, events)) {
-    napi_value undefined;
-    // lib/ never throws back into here: under Node-API 8, Node would only
-    // warn about an exception left pending by a thread-safe call. The
-    // dispatcher rethrows handler errors from process.nextTick instead.
-    if (napi_get_undefined(env, &undefined) == napi_ok)
+  // lib/ never throws back into here: under Node-API 8, Node would only
+  // warn about an exception left pending by a thread-safe call. The
+  // dispatcher rethrows handler errors from process.nextTick instead.
+  napi_value undefined;
+  if (napi_get_undefined(env, &undefined) == napi_ok) {
+    if (events.size() == 1 && events[0].kind == Event::Kind::Packets) {
+      // Most deliveries are packets only: onEvents(null, meta, data, bytes),
+      // with no event objects to build (each property set is a slow path).
+      napi_value args[4] = {nullptr, nullptr, nullptr, nullptr};
+      if (napi_get_null(env, &args[0]) == napi_ok && PacketBatchToJs(env, events[0], &args[1], &args[2]) &&
+          napi_create_double(env, static_cast<double>(events[0].bytes), &args[3]) == napi_ok)
+        napi_call_function(env, undefined, on_events, 4, args, nullptr);
+    } else if (napi_value batch = EventsToJs(env, events)) {
       napi_call_function(env, undefined, on_events, 1, &batch, nullptr);
+    }
   }
   napi_close_handle_scope(env, scope);
 }
