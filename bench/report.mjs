@@ -216,11 +216,11 @@ export function renderMarkdown(res, { chartPath }) {
       }
       L.push(
         '',
-        'Hop latency is mostly scheduling latency of the JS thread: on a shared 2-core machine it moves with the load of other work, so repeated runs differ (compare the load column).',
+        "Hop latency is mostly scheduling of the JS thread. Traced with the kernel's sched_switch events, the slow hops were a JS thread woken onto a CPU that was busy, behind the reader thread (reading the next video frame) or the publisher, and waiting there up to 2-3 ms; waking a thread on the other, idle CPU took about 0.05 ms (p50) and 0.3-0.4 ms (p99) with [bench/wake-floor.c](bench/wake-floor.c) on this VM. So the reader yields its CPU once after it wakes a JS thread that had been idle for 1 ms or more. On a shared 2-core machine the tail still moves with the load of other work, so repeated runs differ (compare the load column).",
         ...(res.latency.hop.some((h) => h.pinnedCpu !== undefined && !h.error)
           ? [
               '',
-              "The row with node on one CPU (its JS thread and the reader thread share a CPU; the publisher may use the other) is not the default setup and not a target row. The difference between it and the row above is what waking the JS thread on another CPU costs, mostly in the tail.",
+              "The row with node on one CPU (its JS thread and the reader thread share a CPU; the publisher has the other) is not the default setup and not a target row: there the JS thread never waits behind the publisher.",
             ]
           : []),
         '',

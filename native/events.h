@@ -4,6 +4,9 @@
 // the previous drain (so packets arrive in batches, never one call each).
 #pragma once
 
+#include <time.h>
+
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -53,6 +56,14 @@ struct Event {
   explicit Event(Kind k) : kind(k) {}
 };
 
+// CLOCK_MONOTONIC in microseconds: the clock of process.hrtime(), so JS can
+// tell how long a packet took from av_read_frame to its handler.
+inline int64_t MonotonicMicros() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
 class EventQueue {
  public:
   // `schedule` asks the JS thread to drain; it is called once per batch.
@@ -81,12 +92,13 @@ class EventQueue {
     if (wake) schedule_();
   }
 
-  // Appends to the trailing packet batch, or starts one.
-  void PushPacket(PacketPtr packet, int64_t read_at_us) {
+  // Appends to the trailing packet batch, or starts one. True when this
+  // push woke a JS thread that had drained nothing for `idle_us`.
+  bool PushPacket(PacketPtr packet, int64_t read_at_us, int64_t idle_us) {
     bool wake;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (closed_) return;
+      if (closed_) return false;
       if (pending_.empty() || pending_.back().kind != Event::Kind::Packets)
         pending_.emplace_back(Event::Kind::Packets);
       Event& batch = pending_.back();
@@ -96,9 +108,11 @@ class EventQueue {
       wake = !std::exchange(scheduled_, true);
     }
     if (wake) schedule_();
+    return wake && read_at_us - last_drain_us_.load(std::memory_order_relaxed) >= idle_us;
   }
 
   std::vector<Event> TakeAll() {
+    last_drain_us_.store(MonotonicMicros(), std::memory_order_relaxed);
     std::lock_guard<std::mutex> lock(mu_);
     scheduled_ = false;
     return std::exchange(pending_, {});
@@ -108,6 +122,7 @@ class EventQueue {
   std::mutex mu_;
   std::vector<Event> pending_;
   bool scheduled_ = false;
+  std::atomic<int64_t> last_drain_us_{0};
   bool closed_ = false;
   std::function<void()> schedule_;
 };

@@ -27,14 +27,8 @@ namespace rtmp_ingest {
 
 namespace {
 
-// CLOCK_MONOTONIC in microseconds: the clock of process.hrtime(), so JS can
-// tell how long a packet took from av_read_frame to its handler.
-int64_t MonotonicMicros() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
-}
-
+// A JS thread that drained nothing for this long is taken to be asleep.
+constexpr int64_t kYieldAfterIdleUs = 1000;
 // How often a busy listener turns away publishers queued behind the current one.
 constexpr int64_t kRefusalIntervalUs = 200 * 1000;
 // Bytes one recv() may bring in for the RTMP parser (patch 0003).
@@ -337,7 +331,12 @@ void Reader::PushPacket(PacketPtr packet, int64_t read_at_us) {
     std::lock_guard<std::mutex> lock(mu_);
     outstanding_bytes_ += packet->size;
   }
-  queue_->PushPacket(std::move(packet), read_at_us);
+  // A live stream leaves the JS thread asleep between frames. Woken, the
+  // kernel often queues it on this CPU, behind this thread, which may go on
+  // reading (a whole video frame) for its time slice: measured, up to 2-3 ms
+  // before the handler ran. Yielding once lets it run first. Not after
+  // recent drains: at a backlog, yields would only add context switches.
+  if (queue_->PushPacket(std::move(packet), read_at_us, kYieldAfterIdleUs)) std::this_thread::yield();
 }
 
 void Reader::Serve(UniqueFd conn, const Peer& peer) {
