@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include <node_api.h>
+
 #include "errors.h"
 #include "ffmpeg_ptr.h"
 
@@ -64,11 +66,21 @@ inline int64_t MonotonicMicros() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
 }
 
+// When an environment's JS thread last drained a queue, any listener's: a
+// JS thread busy with other listeners is awake even if this one is quiet.
+// One per environment, owned by the addon instance.
+struct JsThreadActivity {
+  std::atomic<int64_t> last_drain_us{0};
+  static JsThreadActivity* Of(napi_env env);  // addon.cc
+};
+
 class EventQueue {
  public:
   // `schedule` asks the JS thread to drain; it is called once per batch.
   // Set it before any thread pushes.
   void SetSchedule(std::function<void()> schedule) { schedule_ = std::move(schedule); }
+  // Where drains are noted (see PushPacket). Set before any thread pushes.
+  void SetActivity(JsThreadActivity* activity) { activity_ = activity; }
 
   // After Close() nothing is scheduled and the JS side drops what it drains.
   void Close() {
@@ -93,7 +105,8 @@ class EventQueue {
   }
 
   // Appends to the trailing packet batch, or starts one. True when this
-  // push woke a JS thread that had drained nothing for `idle_us`.
+  // push woke a JS thread that had drained nothing, of any listener, for
+  // `idle_us`.
   bool PushPacket(PacketPtr packet, int64_t read_at_us, int64_t idle_us) {
     bool wake;
     {
@@ -108,11 +121,11 @@ class EventQueue {
       wake = !std::exchange(scheduled_, true);
     }
     if (wake) schedule_();
-    return wake && read_at_us - last_drain_us_.load(std::memory_order_relaxed) >= idle_us;
+    return wake && activity_ && read_at_us - activity_->last_drain_us.load(std::memory_order_relaxed) >= idle_us;
   }
 
   std::vector<Event> TakeAll() {
-    last_drain_us_.store(MonotonicMicros(), std::memory_order_relaxed);
+    if (activity_) activity_->last_drain_us.store(MonotonicMicros(), std::memory_order_relaxed);
     std::lock_guard<std::mutex> lock(mu_);
     scheduled_ = false;
     return std::exchange(pending_, {});
@@ -122,7 +135,7 @@ class EventQueue {
   std::mutex mu_;
   std::vector<Event> pending_;
   bool scheduled_ = false;
-  std::atomic<int64_t> last_drain_us_{0};
+  JsThreadActivity* activity_ = nullptr;
   bool closed_ = false;
   std::function<void()> schedule_;
 };
