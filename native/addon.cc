@@ -18,13 +18,13 @@ class RtmpIngestAddon : public Napi::Addon<RtmpIngestAddon> {
   }
 
   JsCache& js_cache() { return js_cache_; }
-  JsThreadActivity& js_thread_activity() { return js_thread_activity_; }
+  const std::shared_ptr<JsThreadActivity>& js_thread_activity() { return js_thread_activity_; }
 
  private:
   Napi::Value GetBuildInfo(const Napi::CallbackInfo& info) { return BuildInfo(info); }
 
   JsCache js_cache_;
-  JsThreadActivity js_thread_activity_;
+  std::shared_ptr<JsThreadActivity> js_thread_activity_ = std::make_shared<JsThreadActivity>();
 };
 
 // node-addon-api stores the addon instance as the environment's instance data.
@@ -34,10 +34,10 @@ JsCache* JsCache::Of(napi_env env) {
   return &static_cast<RtmpIngestAddon*>(data)->js_cache();
 }
 
-JsThreadActivity* JsThreadActivity::Of(napi_env env) {
+std::shared_ptr<JsThreadActivity> JsThreadActivity::Of(napi_env env) {
   void* data = nullptr;
   if (napi_get_instance_data(env, &data) != napi_ok || !data) return nullptr;
-  return &static_cast<RtmpIngestAddon*>(data)->js_thread_activity();
+  return static_cast<RtmpIngestAddon*>(data)->js_thread_activity();
 }
 
 }  // namespace rtmp_ingest

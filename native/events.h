@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -68,10 +69,11 @@ inline int64_t MonotonicMicros() {
 
 // When an environment's JS thread last drained a queue, any listener's: a
 // JS thread busy with other listeners is awake even if this one is quiet.
-// One per environment, owned by the addon instance.
+// One per environment, shared by the addon instance and its queues, so it
+// lives as long as any reader that reads it, whatever the teardown order.
 struct JsThreadActivity {
   std::atomic<int64_t> last_drain_us{0};
-  static JsThreadActivity* Of(napi_env env);  // addon.cc
+  static std::shared_ptr<JsThreadActivity> Of(napi_env env);  // addon.cc
 };
 
 class EventQueue {
@@ -80,7 +82,7 @@ class EventQueue {
   // Set it before any thread pushes.
   void SetSchedule(std::function<void()> schedule) { schedule_ = std::move(schedule); }
   // Where drains are noted (see PushPacket). Set before any thread pushes.
-  void SetActivity(JsThreadActivity* activity) { activity_ = activity; }
+  void SetActivity(std::shared_ptr<JsThreadActivity> activity) { activity_ = std::move(activity); }
 
   // After Close() nothing is scheduled and the JS side drops what it drains.
   void Close() {
@@ -135,7 +137,7 @@ class EventQueue {
   std::mutex mu_;
   std::vector<Event> pending_;
   bool scheduled_ = false;
-  JsThreadActivity* activity_ = nullptr;
+  std::shared_ptr<JsThreadActivity> activity_;
   bool closed_ = false;
   std::function<void()> schedule_;
 };

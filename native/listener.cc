@@ -70,8 +70,6 @@ Listener::Listener(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Listener>(
   // and it is joined before Release().
   EventsFunction events = events_;
   queue_->SetSchedule([events]() mutable { events.NonBlockingCall(); });
-  // The addon instance outlives the reader: its cleanup hook (Node-API's,
-  // registered at load) runs after this listener's, which joins the thread.
   queue_->SetActivity(JsThreadActivity::Of(env));
   // Idle until listen(): only a listening ingest keeps the process alive.
   events_.Unref(env);
