@@ -27,17 +27,25 @@ class RtmpIngestAddon : public Napi::Addon<RtmpIngestAddon> {
   std::shared_ptr<JsThreadActivity> js_thread_activity_ = std::make_shared<JsThreadActivity>();
 };
 
+namespace {
+
 // node-addon-api stores the addon instance as the environment's instance data.
-JsCache* JsCache::Of(napi_env env) {
+RtmpIngestAddon* AddonOf(napi_env env) {
   void* data = nullptr;
-  if (napi_get_instance_data(env, &data) != napi_ok || !data) return nullptr;
-  return &static_cast<RtmpIngestAddon*>(data)->js_cache();
+  if (napi_get_instance_data(env, &data) != napi_ok) return nullptr;
+  return static_cast<RtmpIngestAddon*>(data);
+}
+
+}  // namespace
+
+JsCache* JsCache::Of(napi_env env) {
+  RtmpIngestAddon* addon = AddonOf(env);
+  return addon ? &addon->js_cache() : nullptr;
 }
 
 std::shared_ptr<JsThreadActivity> JsThreadActivity::Of(napi_env env) {
-  void* data = nullptr;
-  if (napi_get_instance_data(env, &data) != napi_ok || !data) return nullptr;
-  return static_cast<RtmpIngestAddon*>(data)->js_thread_activity();
+  RtmpIngestAddon* addon = AddonOf(env);
+  return addon ? addon->js_thread_activity() : nullptr;
 }
 
 }  // namespace rtmp_ingest

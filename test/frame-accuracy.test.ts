@@ -1,11 +1,10 @@
 // What rtmp-ingest delivers equals, packet by packet, what was sent: the
 // fixture as ffprobe reads it (or, for GStreamer, what its flvmux writes):
 // same order, pts, dts, duration, key flag, size and SHA-256 of the data.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { publishCases } from './helpers/cases.js';
 import { expectSamePackets } from './helpers/compare.js';
 import { fixturePath, nextSession, reference, startIngest } from './helpers/ingest.js';
-import { killAllChildren } from './helpers/process.js';
 import {
   GST_PUBLISH_ELEMENTS,
   publishWithFfmpeg,
@@ -13,28 +12,18 @@ import {
   requireTool,
 } from './helpers/publishers.js';
 import { probeStreams } from './helpers/reference.js';
-import type { RtmpIngest } from '../lib/index.js';
-
 
 const haveFfmpeg = requireTool('ffmpeg') && requireTool('ffprobe');
 const haveGst = haveFfmpeg && requireGstElements(...GST_PUBLISH_ELEMENTS);
-
-let ingest: RtmpIngest | undefined;
-afterEach(async () => {
-  await ingest?.close();
-  ingest = undefined;
-  await killAllChildren();
-});
 
 
 const cases = publishCases(); // helpers/cases.ts
 
 describe.skipIf(!haveFfmpeg)('rtmp-ingest receives exactly what was sent', () => {
   it.each(cases.filter((c) => !c.gst || haveGst))('$name', async (c) => {
-    const started = await startIngest({ keepAlive: false });
-    ingest = started.ingest;
+    const { ingest, url } = await startIngest({ keepAlive: false });
     const received = nextSession(ingest);
-    const pub = c.publish(fixturePath(c.fixture), started.url);
+    const pub = c.publish(fixturePath(c.fixture), url);
     const { session, packets, end } = await received;
     const exit = await pub.exited;
     expect(exit.code, pub.stderr()).toBe(0);
@@ -54,11 +43,10 @@ describe.skipIf(!haveFfmpeg)('rtmp-ingest receives exactly what was sent', () =>
 
 describe.skipIf(!haveFfmpeg)('stream info', () => {
   it('knows dimensions, profiles, rates and the AAC config without probing for seconds', async () => {
-    const started = await startIngest({ keepAlive: false });
-    ingest = started.ingest;
+    const { ingest, url } = await startIngest({ keepAlive: false });
     const received = nextSession(ingest);
-    const sessionAtUs = new Promise<number>((resolve) => ingest!.once('session', () => resolve(Number(process.hrtime.bigint() / 1000n))));
-    publishWithFfmpeg(fixturePath('bframes'), started.url, { realtime: true });
+    const sessionAtUs = new Promise<number>((resolve) => ingest.once('session', () => resolve(Number(process.hrtime.bigint() / 1000n))));
+    publishWithFfmpeg(fixturePath('bframes'), url, { realtime: true });
     const { session, packets } = await received;
     const [video, audio] = session.streams;
     expect(video).toMatchObject({ type: 'video', codec: 'h264', profile: 'High', width: 640, height: 360, frameRate: [25, 1] });

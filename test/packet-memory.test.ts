@@ -3,28 +3,20 @@
 // the stream has ended must still hold their bytes (the slab is never
 // written twice), and a shared slab must not be transferable.
 import { MessageChannel } from 'node:worker_threads';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { expectSamePackets } from './helpers/compare.js';
 import { fixturePath, nextSession, reference, startIngest } from './helpers/ingest.js';
-import { killAllChildren } from './helpers/process.js';
 import { publishWithFfmpeg, requireTool } from './helpers/publishers.js';
-import type { RtmpIngest } from '../lib/index.js';
 
 const haveFfmpeg = requireTool('ffmpeg') && requireTool('ffprobe');
 const COPY_BELOW = 512; // kCopyBelowBytes in native/js_convert.cc
-let ingest: RtmpIngest | undefined;
-afterEach(async () => {
-  await ingest?.close();
-  await killAllChildren();
-});
 
 describe.skipIf(!haveFfmpeg)('packet memory', () => {
   it('keeps every retained packet intact; small packets share an untransferable slab, large ones own their memory', async () => {
-    const started = await startIngest();
-    ingest = started.ingest;
+    const { ingest, url } = await startIngest();
     const received = nextSession(ingest);
     // As fast as it goes: many packets per batch, many batches per slab.
-    const pub = publishWithFfmpeg(fixturePath('bframes'), started.url);
+    const pub = publishWithFfmpeg(fixturePath('bframes'), url);
     const { packets } = await received;
     await pub.exited;
 

@@ -1,27 +1,20 @@
 // session.close() drops one publisher and keeps the listener.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { expectSamePackets } from './helpers/compare.js';
 import { fixturePath, nextSession, startIngest } from './helpers/ingest.js';
-import { killAllChildren } from './helpers/process.js';
 import { publishWithFfmpeg, requireTool } from './helpers/publishers.js';
 import { probePackets } from './helpers/reference.js';
-import type { Packet, RtmpIngest } from '../lib/index.js';
+import type { Packet } from '../lib/index.js';
 
 const haveFfmpeg = requireTool('ffmpeg') && requireTool('ffprobe');
-let ingest: RtmpIngest | undefined;
-afterEach(async () => {
-  await ingest?.close();
-  await killAllChildren();
-});
 
 describe.skipIf(!haveFfmpeg)('session.close()', () => {
   it('ends the session with reason closed, loses nothing before it, and the next publisher gets in', async () => {
-    const started = await startIngest();
-    ingest = started.ingest;
+    const { ingest, url } = await startIngest();
     const reference = await probePackets(fixturePath('small'));
 
     const first = new Promise<{ packets: Packet[]; reason: string; closedAfter: number }>((resolve) => {
-      ingest!.once('session', (s) => {
+      ingest.once('session', (s) => {
         const packets: Packet[] = [];
         let closedAfter = -1;
         s.on('packet', (p) => {
@@ -34,7 +27,7 @@ describe.skipIf(!haveFfmpeg)('session.close()', () => {
         s.once('end', (e) => resolve({ packets, reason: e.reason, closedAfter }));
       });
     });
-    const pub = publishWithFfmpeg(fixturePath('small'), started.url, { realtime: true });
+    const pub = publishWithFfmpeg(fixturePath('small'), url, { realtime: true });
     const { packets, reason, closedAfter } = await first;
     expect(reason).toBe('closed');
     expect(closedAfter).toBe(40);
@@ -44,7 +37,7 @@ describe.skipIf(!haveFfmpeg)('session.close()', () => {
     expect((await pub.exited).code).not.toBe(0);
 
     const second = nextSession(ingest);
-    publishWithFfmpeg(fixturePath('small'), started.url);
+    publishWithFfmpeg(fixturePath('small'), url);
     const { packets: all, end } = await second;
     expect(end.reason).toBe('eof');
     expectSamePackets(all, reference, { interleaving: true, label: 'next publisher' });

@@ -1,5 +1,5 @@
 // Receiving with rtmp-ingest itself: collect one session's packets and end.
-import { expect } from 'vitest';
+import { expect, onTestFinished } from 'vitest';
 import { RtmpIngest, type IngestSession, type Packet, type RtmpIngestOptions, type SessionEndEvent } from '../../lib/index.js';
 import { expectSamePackets } from './compare.js';
 import { gstreamerReference, publishWithFfmpeg } from './publishers.js';
@@ -19,6 +19,13 @@ export async function startIngest(
   opts: Partial<RtmpIngestOptions> = {},
 ): Promise<{ ingest: RtmpIngest; url: string; port: number }> {
   const ingest = new RtmpIngest({ url: 'rtmp://127.0.0.1:0/live/key', ...opts });
+  // Like spawnTracked's children: closed when the test ends (close() is
+  // idempotent); outside a test the caller's hooks must close it.
+  try {
+    onTestFinished(() => ingest.close());
+  } catch {
+    /* not inside a test */
+  }
   const { port } = await ingest.listen();
   const key = opts.streamKey ?? new URL(opts.url ?? 'rtmp://127.0.0.1:0/live/key').pathname.split('/').pop();
   return { ingest, port, url: `rtmp://127.0.0.1:${port}/live/${key}` };
