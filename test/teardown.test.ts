@@ -117,7 +117,7 @@ describe('an ingest that is not listening', () => {
   it('is garbage-collected once dropped (never listened, unref\'d, closed, after a failed listen(), or listened and closed)', async () => {
     const child = spawnNodeChild('unlistened.mjs', [], ['--expose-gc']);
     const result = await child.waitFor(isType('result'), 'the WeakRef count', 30_000);
-    expect(result).toMatchObject({ made: 40, alive: 0 });
+    expect(result).toMatchObject({ made: 40, alive: 0, listeningAlive: 4 });
     const exit = await waitForExit(child.handle, 10_000);
     expect(exit.code).toBe(0);
     expectNoCrashOutput(child);

@@ -2,7 +2,8 @@
 // whose listen() failed) or after listen() and close() must be garbage-
 // collected: the wrapper makes the native listener (and its thread-safe
 // function, a GC root) only in listen(), and releases it on failure and on
-// close(). Run with --expose-gc; reports {type:'result', made, alive}.
+// close(). Run with --expose-gc; reports {type:'result', made, alive,
+// listeningAlive}.
 import net from 'node:net';
 import { RtmpIngest } from '../../dist/index.mjs';
 
@@ -25,6 +26,15 @@ async function make(i) {
   refs.push(new WeakRef(ingest));
 }
 for (let i = 0; i < 40; i++) await make(i);
+// The control: listening ingests, also unreferenced here, must stay alive
+// (their thread-safe function is a GC root), or alive: 0 proves nothing.
+const controls = [];
+for (let i = 0; i < 4; i++) {
+  const ingest = new RtmpIngest({ url: 'rtmp://127.0.0.1:0/live/key' });
+  await ingest.listen();
+  ingest.unref();
+  controls.push(new WeakRef(ingest));
+}
 
 // No deref() until the end: a WeakRef's target is kept alive for the rest
 // of the job in which deref() returned it.
@@ -34,5 +44,13 @@ for (let round = 0; round < 10; round++) {
   globalThis.gc();
 }
 await turn();
-say({ type: 'result', made: refs.length, alive: refs.filter((r) => r.deref()).length, which: refs.flatMap((r, i) => (r.deref() ? [i] : [])) });
+const listening = controls.map((r) => r.deref()).filter(Boolean);
+say({
+  type: 'result',
+  made: refs.length,
+  alive: refs.filter((r) => r.deref()).length,
+  which: refs.flatMap((r, i) => (r.deref() ? [i] : [])),
+  listeningAlive: listening.length,
+});
+await Promise.all(listening.map((ingest) => ingest.close()));
 blocker.close();
