@@ -69,7 +69,16 @@ Listener::Listener(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Listener>(
   // Copy the handle: the reader thread schedules through it while it runs,
   // and it is joined before Release().
   EventsFunction events = events_;
-  queue_->SetSchedule([events]() mutable { events.NonBlockingCall(); });
+  doorbell_ = std::make_unique<Doorbell>(env, [events]() mutable { events.NonBlockingCall(); });
+  if (doorbell_->ok()) {
+    // The reader rings; the JS thread, woken on the reader's CPU, makes the
+    // call. The doorbell outlives the reader (see Shutdown).
+    Doorbell* doorbell = doorbell_.get();
+    queue_->SetSchedule([doorbell]() { doorbell->Ring(); });
+  } else {
+    doorbell_.reset();
+    queue_->SetSchedule([events]() mutable { events.NonBlockingCall(); });
+  }
   queue_->SetActivity(JsThreadActivity::Of(env));
   // Idle until listen(): only a listening ingest keeps the process alive.
   events_.Unref(env);
@@ -179,6 +188,7 @@ void Listener::Shutdown() {
   if (queue_) queue_->Close();  // from here on no event reaches JS
   if (reader_) reader_->Stop();  // joins: the thread never touches the queue after this
   reader_.reset();
+  doorbell_.reset();  // after the join: nothing rings it any more
   if (queue_) {
     events_.Release();
     queue_ = nullptr;

@@ -1,11 +1,13 @@
-// The JS class Listener (see lib/native.ts): owns one Reader and the
-// thread-safe function that carries its events to JS.
+// The JS class Listener (see lib/native.ts): owns one Reader, the
+// thread-safe function that carries its events to JS and the doorbell that
+// wakes the JS thread to make that call.
 #pragma once
 
 #include <napi.h>
 
 #include <memory>
 
+#include "doorbell.h"
 #include "events.h"
 #include "reader.h"
 
@@ -37,6 +39,7 @@ class Listener : public Napi::ObjectWrap<Listener> {
   napi_env env_;
   EventsFunction events_;
   EventQueue* queue_ = nullptr;  // owned by events_: freed in its finalizer
+  std::unique_ptr<Doorbell> doorbell_;  // null if the pipe could not be watched
   std::unique_ptr<Reader> reader_;
   bool listening_ = false;
   bool closed_ = false;
