@@ -216,7 +216,7 @@ export function renderMarkdown(res, { chartPath }) {
       }
       L.push(
         '',
-        "Hop latency is mostly scheduling of the JS thread. In the slow hops traced with the kernel's sched_switch events (a 12 s run), the JS thread was woken onto a CPU that was busy, behind the reader thread (reading the next video frame) or the publisher, and waited there 1.4-2.5 ms; waking a thread on the other, idle CPU took about 0.05 ms (p50) and 0.3-0.4 ms (p99) with [bench/wake-floor.c](bench/wake-floor.c) on this VM. So the reader yields its CPU once after it wakes a JS thread that had been idle for 1 ms or more. On a shared 2-core machine the tail still moves with the load of other work, so repeated runs differ (compare the load column).",
+        "Hop latency is mostly scheduling of the JS thread. In the slow hops traced with the kernel's sched_switch events (a 12 s run), the JS thread was woken onto a CPU that was busy, behind the reader thread (reading the next video frame) or the publisher, and waited there 1.4-2.5 ms; waking a thread on the other, idle CPU took about 0.05 ms (p50) and 0.3-0.4 ms (p99) with [bench/wake-floor.c](bench/wake-floor.c) on this VM. So the reader wakes the JS thread by writing to a pipe that Node's loop watches (a sync wake-up: the kernel queues the JS thread on the reader's CPU rather than behind the publisher) and then yields its CPU once if that thread had been idle for 1 ms or more. On a shared 2-core machine the tail still moves with the load of other work, so repeated runs differ (compare the load column).",
         ...(res.latency.hop.some((h) => h.pinnedCpu !== undefined && !h.error)
           ? [
               '',
