@@ -114,10 +114,14 @@ describe.skipIf(!haveFfmpeg)('exiting mid-stream', () => {
 });
 
 describe('an ingest that is not listening', () => {
-  it('is garbage-collected once dropped (never listened, unref\'d, closed, after a failed listen(), or listened and closed)', async () => {
+  it('is garbage-collected once dropped (never listened, unref\'d, closed, after a failed listen(), or listened and closed), and leaves no file descriptor open', async () => {
     const child = spawnNodeChild('unlistened.mjs', [], ['--expose-gc']);
     const result = await child.waitFor(isType('result'), 'the WeakRef count', 30_000);
     expect(result).toMatchObject({ made: 40, alive: 0, listeningAlive: 4 });
+    // Nothing a listener opened outlives it: not its socket, not its pipe.
+    const { atStart, listening, closed } = result.fds;
+    expect(listening).toBeGreaterThanOrEqual(atStart + 4 * 3);
+    expect(closed).toBe(atStart);
     const exit = await waitForExit(child.handle, 10_000);
     expect(exit.code).toBe(0);
     expectNoCrashOutput(child);

@@ -3,7 +3,10 @@
 // collected: the wrapper makes the native listener (and its thread-safe
 // function, a GC root) only in listen(), and releases it on failure and on
 // close(). Run with --expose-gc; reports {type:'result', made, alive,
-// listeningAlive}.
+// listeningAlive, fds}: fds counts the open file descriptors at the start,
+// while 4 ingests listen (each: its socket and its doorbell's pipe), and
+// once they are closed.
+import { readdirSync } from 'node:fs';
 import net from 'node:net';
 import { RtmpIngest } from '../../dist/index.mjs';
 
@@ -13,6 +16,8 @@ const say = (msg) => process.stdout.write(`${JSON.stringify(msg)}\n`);
 const blocker = net.createServer();
 await new Promise((resolve) => blocker.listen(0, '127.0.0.1', resolve));
 const takenPort = blocker.address().port;
+const openFds = () => readdirSync('/proc/self/fd').length;
+const fdsAtStart = openFds();
 
 const refs = [];
 async function make(i) {
@@ -45,12 +50,14 @@ for (let round = 0; round < 10; round++) {
 }
 await turn();
 const listening = controls.map((r) => r.deref()).filter(Boolean);
+const fdsListening = openFds();
+await Promise.all(listening.map((ingest) => ingest.close()));
 say({
   type: 'result',
   made: refs.length,
   alive: refs.filter((r) => r.deref()).length,
   which: refs.flatMap((r, i) => (r.deref() ? [i] : [])),
   listeningAlive: listening.length,
+  fds: { atStart: fdsAtStart, listening: fdsListening, closed: openFds() },
 });
-await Promise.all(listening.map((ingest) => ingest.close()));
 blocker.close();
