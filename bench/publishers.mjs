@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { CACHE_DIR, lingerShim, startMeasured, startProcess } from './measure.mjs';
 
 export const PUBLISHERS = {
-  ffmpeg: { id: 'ffmpeg', label: 'ffmpeg CLI publisher (chunk size as the server announces: 128, 65535 to node-media-server)', chunk: 'announced' },
+  ffmpeg: { id: 'ffmpeg', label: 'ffmpeg CLI publisher (chunk size as the server announces: 4096 to rtmp-ingest, 65535 to node-media-server, 128 to the others)', chunk: 'announced' },
   gst128: { id: 'gst128', label: 'GStreamer rtmp2sink chunk-size 128', chunk: 128 },
   gst4096: { id: 'gst4096', label: 'GStreamer rtmp2sink chunk-size 4096', chunk: 4096 },
 };

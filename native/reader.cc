@@ -33,6 +33,12 @@ constexpr int64_t kYieldAfterIdleUs = 1000;
 constexpr int64_t kRefusalIntervalUs = 200 * 1000;
 // Bytes one recv() may bring in for the RTMP parser (patch 0003).
 constexpr int kReadAheadBytes = 64 * 1024;
+// The chunk size announced to publishers (patch 0008; FFmpeg announces 128).
+// Publishers that mirror it, FFmpeg's among them, then send 4096-byte
+// chunks, as OBS does anyway: a 32nd of the chunk headers. Far larger
+// chunks (64 KiB) let random bytes pass as payload for longer, so a
+// garbled stream ended as 'eof' rather than a coded error.
+constexpr int kAnnouncedChunkSize = 4096;
 
 MetadataEntries ReadMetadata(const AVFormatContext* input) {
   MetadataEntries metadata;
@@ -273,6 +279,7 @@ InputPtr Reader::OpenInput(int fd, const Peer& peer) {
   opts.Set("tcp_nodelay", "1");
   // Our tcp patch: one recv() serves many of RTMP's small chunk reads.
   opts.Set("read_ahead", std::to_string(kReadAheadBytes).c_str());
+  opts.Set("rtmp_listen_chunk_size", std::to_string(kAnnouncedChunkSize).c_str());
   // FFmpeg compares these with what the publisher sends and only warns; the
   // JS side enforces the key.
   std::string url = "rtmp://127.0.0.1:" + std::to_string(bound_.port) + "/" + options_.app + "/" + options_.stream_key;

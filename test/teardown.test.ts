@@ -119,7 +119,7 @@ describe('an ingest that is not listening', () => {
     const result = await child.waitFor(isType('result'), 'the WeakRef count', 30_000);
     expect(result).toMatchObject({ made: 40, alive: 0, listeningAlive: 4 });
     // Nothing a listener opened outlives it: not its socket, not its pipe.
-    const { atStart, listening, closed } = result.fds;
+    const { atStart, listening, closed } = result.fds as { atStart: number; listening: number; closed: number };
     expect(listening).toBeGreaterThanOrEqual(atStart + 4 * 3);
     expect(closed).toBe(atStart);
     const exit = await waitForExit(child.handle, 10_000);
