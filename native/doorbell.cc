@@ -5,6 +5,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <utility>
+
 namespace rtmp_ingest {
 
 struct Doorbell::Watch {

@@ -3,9 +3,10 @@
 // writer is about to wait (a sync wake-up), so the JS thread is queued on
 // the reader's own CPU, where the reader's yield lets it run at once. The
 // eventfd behind a thread-safe function's wake-up carries no such hint, and
-// the JS thread could wait 1-3 ms behind the publisher on the other CPU.
-// The thread-safe function still carries every call into JS: the ring only
-// makes the JS thread call it (see BENCHMARKS.md for what this measured).
+// in the slow hops traced the JS thread waited 1.4-2.5 ms behind the
+// publisher on the other CPU. The thread-safe function still carries every
+// call into JS: the ring only makes the JS thread call it (README,
+// Performance, has what this measured).
 #pragma once
 
 #include <node_api.h>

@@ -125,6 +125,23 @@ async function publishThroughCorruptingProxy(
   return { ingest, url, pub, packets, end, report };
 }
 
+describe.skipIf(!haveFfmpeg)('the chunk size the listener announces', () => {
+  // README, patch 8: rtmp-ingest announces 4096, and the ffmpeg CLI publishes with the size the server announces.
+  it('an ffmpeg publisher sends 4096-byte chunks, and every packet arrives intact', async () => {
+    const { ingest, port } = await listenOn();
+    // A proxy that never corrupts (the stream is far shorter than afterBytes): it only reads the chunk size.
+    const proxy = await startCorruptingProxy({ targetPort: port, afterBytes: Number.MAX_SAFE_INTEGER, corruption: { kind: 'zero-chunk-size' } });
+    proxies.add(proxy);
+    const received = nextSession(ingest, 30_000);
+    const pub = publishWithFfmpeg(fixturePath('small'), `rtmp://127.0.0.1:${proxy.port}/live/key`);
+    const { packets, end } = await received;
+    expect(end.reason).toBe('eof');
+    expect(proxy.report()).toMatchObject({ corrupted: false, chunkSize: 4096 });
+    expectSamePackets(packets, await reference('small'), { label: 'through the proxy', interleaving: true });
+    await within(pub.exited, 15_000, 'the publisher exiting');
+  });
+});
+
 describe.skipIf(!haveFfmpeg)('a publisher whose stream turns bad mid-stream (through a corrupting proxy)', () => {
   // README: "A publisher that sends bad data ends its own session with a coded error; packets received
   // before it were delivered". FFmpeg logs "Incorrect chunk size 0" (AVERROR_INVALIDDATA) here.
