@@ -11,8 +11,7 @@ namespace rtmp_ingest {
 
 struct Doorbell::Watch {
   uv_poll_t poll;
-  Doorbell* doorbell;  // null once stopped
-  bool closing = false;
+  Doorbell* doorbell;  // null once stopped (closing or closed)
   // Environment teardown waits for this hook's removal, which happens in
   // the close callback: Node may not close its loop with the handle open.
   napi_async_cleanup_hook_handle cleanup = nullptr;
@@ -37,8 +36,8 @@ Doorbell::Doorbell(napi_env env, std::function<void()> on_ring) : on_ring_(std::
   uv_unref(reinterpret_cast<uv_handle_t*>(&watch->poll));
   watch_ = watch;
   int started = uv_poll_start(&watch->poll, UV_READABLE, [](uv_poll_t* handle, int, int) {
+    // Only while started, so the Doorbell is alive (StopWatch stops first).
     Doorbell* self = static_cast<Watch*>(handle->data)->doorbell;
-    if (!self) return;
     char drained[64];
     while (read(self->read_fd_, drained, sizeof drained) == static_cast<ssize_t>(sizeof drained)) {
     }
@@ -58,9 +57,8 @@ Doorbell::~Doorbell() {
 }
 
 void Doorbell::StopWatch(Watch* watch) {
-  if (watch->closing) return;
-  watch->closing = true;
-  if (watch->doorbell) watch->doorbell->watch_ = nullptr;
+  if (!watch->doorbell) return;  // already closing
+  watch->doorbell->watch_ = nullptr;
   watch->doorbell = nullptr;
   uv_poll_stop(&watch->poll);
   uv_close(reinterpret_cast<uv_handle_t*>(&watch->poll), [](uv_handle_t* handle) {

@@ -69,7 +69,8 @@ Listener::Listener(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Listener>(
   // Copy the handle: the reader thread schedules through it while it runs,
   // and it is joined before Release().
   EventsFunction events = events_;
-  doorbell_ = std::make_unique<Doorbell>(env, [events]() mutable { events.NonBlockingCall(); });
+  auto call_js = [events]() mutable { events.NonBlockingCall(); };
+  doorbell_ = std::make_unique<Doorbell>(env, call_js);
   if (doorbell_->ok()) {
     // The reader rings; the JS thread, woken on the reader's CPU, makes the
     // call. The doorbell outlives the reader (see Shutdown).
@@ -77,7 +78,7 @@ Listener::Listener(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Listener>(
     queue_->SetSchedule([doorbell]() { doorbell->Ring(); });
   } else {
     doorbell_.reset();
-    queue_->SetSchedule([events]() mutable { events.NonBlockingCall(); });
+    queue_->SetSchedule(call_js);  // the reader makes the call itself
   }
   queue_->SetActivity(JsThreadActivity::Of(env));
   // Idle until listen(): only a listening ingest keeps the process alive.
