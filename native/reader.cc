@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -39,6 +40,8 @@ constexpr int kReadAheadBytes = 64 * 1024;
 // chunks (64 KiB) let random bytes pass as payload for longer, so a
 // garbled stream ended as 'eof' rather than a coded error.
 constexpr int kAnnouncedChunkSize = 4096;
+// How long a publisher that ended its stream may take to close the connection.
+constexpr int64_t kPublisherCloseGraceMs = 1000;
 
 MetadataEntries ReadMetadata(const AVFormatContext* input) {
   MetadataEntries metadata;
@@ -386,6 +389,25 @@ void Reader::Serve(UniqueFd conn, const Peer& peer) {
   // may only report the end-of-file that followed it.
   int stream_error = input->pb ? input->pb->error : 0;
   EndSession(read_error, stream_error, conn.Get());
+  if (read_error == AVERROR_EOF) AwaitPublisherClose(conn.Get());
+}
+
+// A publisher closes the connection itself after its deleteStream; closing
+// ours first makes some (GStreamer's rtmp2sink) fail with "connection closed
+// remotely". Wait briefly for its FIN, discarding anything after the end.
+void Reader::AwaitPublisherClose(int fd) {
+  const int64_t deadline_us = MonotonicMicros() + kPublisherCloseGraceMs * 1000;
+  char discard[4096];
+  while (!stopping_.load()) {
+    int64_t left_ms = (deadline_us - MonotonicMicros()) / 1000;
+    if (left_ms <= 0) return;
+    pollfd fds[2] = {{fd, POLLIN, 0}, {wake_fd_.Get(), POLLIN, 0}};
+    int ready = poll(fds, 2, static_cast<int>(left_ms));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0 || fds[1].revents) return;
+    ssize_t n = recv(fd, discard, sizeof(discard), MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return;
+  }
 }
 
 bool Reader::Authorized(AVFormatContext* input, const Peer& peer) {
@@ -476,14 +498,19 @@ int Reader::ReadAndPush(AVFormatContext* input, std::vector<StreamProbe>* probes
   return 0;
 }
 
-// How the connection ended, as far as the socket can tell. RTMP reports
-// every failed read as AVERROR(EIO), so ask the socket itself.
-static int PeerState(int fd) {
-  char byte;
-  ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n == 0) return AVERROR_EOF;
-  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return AVERROR(errno);
-  return 0;  // still open: the failure was in the stream itself
+enum class ConnectionState { Open, Closed, Reset };
+
+// How the publisher's side of the connection ended. RTMP reports every
+// failed read as AVERROR(EIO), and once a read has returned ECONNRESET the
+// socket reads as a plain end of file, so ask TCP for its state instead:
+// a FIN leaves CLOSE_WAIT, a reset leaves CLOSE.
+static ConnectionState PeerState(int fd) {
+  tcp_info info{};
+  socklen_t len = sizeof(info);
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) < 0) return ConnectionState::Open;
+  if (info.tcpi_state == TCP_CLOSE_WAIT) return ConnectionState::Closed;
+  if (info.tcpi_state == TCP_CLOSE) return ConnectionState::Reset;
+  return ConnectionState::Open;
 }
 
 void Reader::EndSession(int averror, int stream_error, int fd) {
@@ -503,13 +530,25 @@ void Reader::EndSession(int averror, int stream_error, int fd) {
              stream_error != AVERROR_EXIT) {
     end.reason = "error";  // bad data from the publisher, e.g. AVERROR_INVALIDDATA
     end.error = ErrorFromAverror(stream_error, "reading the stream");
+  } else if (averror == AVERROR_EOF) {
+    end.reason = "eof";  // the publisher deleted its stream (patch 0010)
   } else {
-    int peer = averror == AVERROR_EOF || averror == AVERROR(EIO) ? PeerState(fd) : 0;
-    if (averror == AVERROR_EOF || peer == AVERROR_EOF) {
-      end.reason = "eof";
-    } else {
-      end.reason = "error";
-      end.error = ErrorFromAverror(peer < 0 ? peer : averror, "reading the stream");
+    // The connection ended before the publisher ended its stream.
+    switch (PeerState(fd)) {
+      case ConnectionState::Closed:  // FIN: every byte it sent has been read
+        end.reason = "eof";
+        break;
+      case ConnectionState::Reset:
+        end.reason = "error";
+        end.error = ErrorInfo{"ECONNRESET",
+                              "the publisher reset the connection before it ended its stream: "
+                              "whatever it had not yet sent is lost",
+                              AVERROR(ECONNRESET)};
+        break;
+      case ConnectionState::Open:
+        end.reason = "error";
+        end.error = ErrorFromAverror(averror, "reading the stream");
+        break;
     }
   }
   queue_->Push(std::move(end));

@@ -89,6 +89,7 @@ class Reader {
   bool AwaitVerdict(uint64_t ticket);
   bool WaitForRoom();
   void EndSession(int averror, int stream_error, int fd);
+  void AwaitPublisherClose(int fd);
   void PushPacket(PacketPtr packet, int64_t read_at_us);
 
   static int OnInterrupt(void* opaque);
