@@ -5,22 +5,16 @@ import { describe, expect, it } from 'vitest';
 import { publishCases } from './helpers/cases.js';
 import { expectSamePackets } from './helpers/compare.js';
 import { fixturePath, nextSession, reference, startIngest } from './helpers/ingest.js';
-import {
-  GST_PUBLISH_ELEMENTS,
-  publishWithFfmpeg,
-  requireGstElements,
-  requireTool,
-} from './helpers/publishers.js';
+import { publishWithFfmpeg, requireTool } from './helpers/publishers.js';
 import { probeStreams } from './helpers/reference.js';
 
 const haveFfmpeg = requireTool('ffmpeg') && requireTool('ffprobe');
-const haveGst = haveFfmpeg && requireGstElements(...GST_PUBLISH_ELEMENTS);
 
 
 const cases = publishCases(); // helpers/cases.ts
 
 describe.skipIf(!haveFfmpeg)('rtmp-ingest receives exactly what was sent', () => {
-  it.each(cases.filter((c) => !c.gst || haveGst))('$name', async (c) => {
+  it.each(cases.filter((c) => c.available()))('$name', async (c) => {
     const { ingest, url } = await startIngest({ keepAlive: false });
     const received = nextSession(ingest);
     const pub = c.publish(fixturePath(c.fixture), url);

@@ -57,12 +57,15 @@ export function once<T>(emitter: { once(event: string, fn: (v: T) => void): unkn
 }
 
 const referenceCache = new Map<string, Promise<RefPacket[]>>();
-/** The fixture's packets as ffprobe reads them (or as GStreamer's flvmux rewrites them), cached per test file. */
-export function reference(name: string, via: 'file' | 'gstreamer' = 'file'): Promise<RefPacket[]> {
-  const key = `${via}:${name}`;
-  if (!referenceCache.has(key)) referenceCache.set(key, via === 'file' ? probePackets(fixturePath(name)) : gstreamerReference(fixturePath(name)));
+/** A file's packets as ffprobe reads them (or as GStreamer's flvmux rewrites them), cached per test file. */
+export function referenceOf(file: string, via: 'file' | 'gstreamer' = 'file'): Promise<RefPacket[]> {
+  const key = `${via}:${file}`;
+  if (!referenceCache.has(key)) referenceCache.set(key, via === 'file' ? probePackets(file) : gstreamerReference(file));
   return referenceCache.get(key)!;
 }
+
+/** Fixture `name`'s reference packets (referenceOf its file). */
+export const reference = (name: string, via: 'file' | 'gstreamer' = 'file'): Promise<RefPacket[]> => referenceOf(fixturePath(name), via);
 
 /** A complete ffmpeg publish of fixture `name` through the ingest, compared with the fixture. */
 export async function expectFrameAccuratePublish(ingest: RtmpIngest, url: string, name: string, label: string): Promise<void> {

@@ -1,4 +1,4 @@
-// Real RTMP publishers (ffmpeg, GStreamer rtmp2sink) as child processes, plus
+// Real RTMP publishers (ffmpeg, GStreamer rtmp2sink and rtmpsink) as child processes, plus
 // misbehaving clients for timeout tests. See README.md in this folder for what
 // a libavformat listener receives from each of them.
 import { spawnSync } from 'node:child_process';
@@ -97,6 +97,19 @@ export function gstPipeline(file: string, sink: readonly string[]): string[] {
 /** GStreamer rtmp2sink publish of an FLV fixture (GStreamer's own RTMP client, as in many hardware/OBS-like senders). */
 export function publishWithGstreamer(file: string, url: string, opts: GstPublishOptions = {}): Publisher {
   const sink = ['rtmp2sink', `location=${url}`, `chunk-size=${opts.chunkSize ?? 128}`, `sync=${opts.realtime ? 'true' : 'false'}`];
+  return toPublisher(spawnTracked('gst-launch-1.0', gstPipeline(file, sink)));
+}
+
+/** rtmpsink (gstreamer1.0-plugins-bad) publishes through librtmp, the library OBS's RTMP output descends from. */
+export const GST_RTMPSINK_ELEMENTS = ['filesrc', 'flvdemux', 'flvmux', 'queue', 'rtmpsink', 'filesink'];
+
+/**
+ * GStreamer rtmpsink publish: librtmp sends 128-byte chunks and never reads
+ * the socket while it publishes, so whatever the receiver sends it stays
+ * unread until it closes (see the README's limits).
+ */
+export function publishWithRtmpsink(file: string, url: string, opts: { realtime?: boolean } = {}): Publisher {
+  const sink = ['rtmpsink', `location=${url}`, `sync=${opts.realtime ? 'true' : 'false'}`];
   return toPublisher(spawnTracked('gst-launch-1.0', gstPipeline(file, sink)));
 }
 
