@@ -1,5 +1,14 @@
 #!/usr/bin/env bash
-# Builds the minimal, static, LGPL FFmpeg that the addon links, into deps/.
+# Builds FFmpeg from the pinned release into deps/. One source tarball, one
+# cached build mechanism, two variants:
+#
+#   build-ffmpeg.sh [lib]  the minimal, static, LGPL libraries the addon
+#                          links, with scripts/ffmpeg-patches/ applied, in
+#                          deps/ffmpeg;
+#   build-ffmpeg.sh cli    unmodified ffmpeg and ffprobe programs that remux
+#                          (no decoders or encoders), in deps/ffmpeg-cli: the
+#                          tests' Enhanced RTMP publisher and reference. A
+#                          publisher is never patched.
 #
 # Source, in this order:
 #   1. RTMP_INGEST_FFMPEG_TARBALL=/path/to/ffmpeg-9.0.2.tar.xz (any upstream or
@@ -7,8 +16,8 @@
 #   2. a cached copy in deps/src/;
 #   3. Debian's source archive (`apt-get source --download-only`), through a
 #      private apt directory so the machine's apt configuration is untouched.
-# The build is cached by a stamp over version, configure line and patches, so
-# rebuilding the addon does not rebuild FFmpeg.
+# Each build is cached by a stamp over version, configure line, patches
+# and compiler, so rebuilding the addon does not rebuild FFmpeg.
 set -euo pipefail
 
 # 9.0.x: the first release line that pins Enhanced RTMP v2 (HEVC, AV1, VP9,
@@ -18,28 +27,58 @@ FFMPEG_VERSION=9.0.2
 FFMPEG_SHA256=8c3850283eb25fa026482078a04051e0be17347b09ef81a0849bec15a96e002e
 DEBIAN_SUITES="forky sid trixie"
 
+variant=${1:-lib}
 root=$(cd "$(dirname "$0")/.." && pwd)
 deps=${RTMP_INGEST_DEPS_DIR:-$root/deps}
-prefix=$deps/ffmpeg
 src_cache=$deps/src
 tarball=$src_cache/ffmpeg_$FFMPEG_VERSION.orig.tar.xz
-patches=$root/scripts/ffmpeg-patches
 jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 
-# Only what ingest needs: the RTMP listener, the FLV demuxers and the parsers
-# that fill in stream parameters. No decoders, no encoders, no GPL parts, no
-# external libraries. x86 assembly is off so no nasm is needed; the parsers
-# spend little time in it.
-configure_flags=(
-  --disable-everything --disable-autodetect --disable-programs --disable-doc
-  --disable-avdevice --disable-swscale --disable-swresample --disable-avfilter
-  --disable-x86asm --disable-debug
-  --enable-static --disable-shared --enable-pic
-  --enable-network --enable-protocol=rtmp,tcp,file
-  --enable-demuxer=flv,live_flv
-  --enable-parser=h264,hevc,av1,vp9,aac,opus,mpegaudio
-  --extra-cflags=-fvisibility=hidden
-)
+case $variant in
+  lib)
+    prefix=$deps/ffmpeg
+    patches=("$root"/scripts/ffmpeg-patches/*.patch)
+    install_targets=(install)
+    # Only what ingest needs: the RTMP listener, the FLV demuxers and the
+    # parsers that fill in stream parameters. No decoders, no encoders, no
+    # GPL parts, no external libraries. x86 assembly is off so no nasm is
+    # needed; the parsers spend little time in it.
+    configure_flags=(
+      --disable-everything --disable-autodetect --disable-programs --disable-doc
+      --disable-avdevice --disable-swscale --disable-swresample --disable-avfilter
+      --disable-x86asm --disable-debug
+      --enable-static --disable-shared --enable-pic
+      --enable-network --enable-protocol=rtmp,tcp,file
+      --enable-demuxer=flv,live_flv
+      --enable-parser=h264,hevc,av1,vp9,aac,opus,mpegaudio
+      --extra-cflags=-fvisibility=hidden
+    )
+    ;;
+  cli)
+    prefix=$deps/ffmpeg-cli
+    patches=()
+    install_targets=(install-progs)
+    # Remux only: read the fixtures (mp4/mov, matroska/webm, flv), write FLV
+    # (Enhanced RTMP included) to a file or an RTMP URL, listen as a
+    # reference receiver, probe with packet hashes. The flv muxer adds
+    # aac_adtstoasc or extract_extradata when a stream needs it.
+    configure_flags=(
+      --disable-everything --disable-autodetect --disable-doc --disable-debug
+      --disable-x86asm --disable-avdevice --disable-swscale --disable-swresample
+      --disable-ffplay --enable-ffmpeg --enable-ffprobe
+      --enable-static --disable-shared
+      --enable-network --enable-protocol=rtmp,tcp,file,pipe
+      --enable-demuxer=mov,matroska,flv,live_flv
+      --enable-muxer=flv,framehash
+      --enable-parser=h264,hevc,av1,vp9,aac,opus,mpegaudio
+      --enable-bsf=aac_adtstoasc,extract_extradata
+    )
+    ;;
+  *)
+    printf 'usage: %s [lib|cli]\n' "$0" >&2
+    exit 2
+    ;;
+esac
 
 log() { printf 'build-ffmpeg: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -50,13 +89,13 @@ stamp_value() {
   {
     echo "$FFMPEG_VERSION $FFMPEG_SHA256"
     printf '%s\n' "${configure_flags[@]}"
-    cat "$patches"/*.patch
+    [[ ${#patches[@]} -eq 0 ]] || cat "${patches[@]}"
     ${CC:-cc} --version 2>/dev/null | head -1
   } | sha256sum | cut -d' ' -f1
 }
 
 if [[ -f $prefix/.stamp && "$(cat "$prefix/.stamp")" == "$(stamp_value)" ]]; then
-  log "FFmpeg $FFMPEG_VERSION is up to date in $prefix"
+  log "FFmpeg $FFMPEG_VERSION ($variant) is up to date in $prefix"
   exit 0
 fi
 
@@ -119,10 +158,10 @@ fi
 
 work=$(mktemp -d "$deps/ffmpeg-build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-log "unpacking and patching"
+log "unpacking${patches[0]:+ and patching}"
 tar -xJf "$tarball" -C "$work"
 srcdir=$work/ffmpeg-$FFMPEG_VERSION
-for p in "$patches"/*.patch; do
+for p in ${patches[@]+"${patches[@]}"}; do
   patch -s -p1 -d "$srcdir" <"$p" || die "patch $(basename "$p") does not apply"
 done
 
@@ -132,13 +171,16 @@ rm -rf "$prefix"
   tail -30 "$work/configure.log" >&2
   die "configure failed"
 }
-log "building with $jobs jobs"
+log "building ($variant) with $jobs jobs"
 make -C "$srcdir" -j"$jobs" >"$work/make.log" 2>&1 || {
   tail -40 "$work/make.log" >&2
   die "make failed"
 }
-make -C "$srcdir" install >"$work/install.log" 2>&1 || die "make install failed"
+make -C "$srcdir" "${install_targets[@]}" >"$work/install.log" 2>&1 || die "make ${install_targets[*]} failed"
 install -m 0644 "$srcdir/COPYING.LGPLv2.1" "$prefix/COPYING.LGPLv2.1"
-cp -r "$patches" "$prefix/patches"
+if [[ ${#patches[@]} -gt 0 ]]; then
+  mkdir -p "$prefix/patches"
+  cp "${patches[@]}" "$prefix/patches/"
+fi
 stamp_value >"$prefix/.stamp"
-log "FFmpeg $FFMPEG_VERSION installed in $prefix"
+log "FFmpeg $FFMPEG_VERSION ($variant) installed in $prefix"
