@@ -61,7 +61,10 @@ case $variant in
     # Remux only: read the fixtures (mp4/mov, matroska/webm, flv), write FLV
     # (Enhanced RTMP included) to a file or an RTMP URL, listen as a
     # reference receiver, probe with packet hashes. The flv muxer adds
-    # aac_adtstoasc or extract_extradata when a stream needs it.
+    # aac_adtstoasc or extract_extradata when a stream needs it. One
+    # decoder: the flv muxer writes VP9's vpcC from the pixel format, which
+    # only decoding the first frame tells; without it the sequence header is
+    # sent empty, which no ordinary ffmpeg 9 does.
     configure_flags=(
       --disable-everything --disable-autodetect --disable-doc --disable-debug
       --disable-x86asm --disable-avdevice --disable-swscale --disable-swresample
@@ -72,6 +75,7 @@ case $variant in
       --enable-muxer=flv,framehash
       --enable-parser=h264,hevc,av1,vp9,aac,opus,mpegaudio
       --enable-bsf=aac_adtstoasc,extract_extradata
+      --enable-decoder=vp9
     )
     ;;
   *)
