@@ -7,7 +7,11 @@ import { packetHash, type PacketType } from './reference.js';
 export interface ComparablePacket {
   streamIndex: number;
   type: PacketType;
-  /** null, undefined and NaN all mean "no timestamp" (the addon reports AV_NOPTS_VALUE as NaN). */
+  /**
+   * null, undefined and NaN all mean "no timestamp" (the addon reports
+   * AV_NOPTS_VALUE as NaN); a duration of 0 means none too (FFmpeg's
+   * "unknown", which ffprobe prints as absent).
+   */
   pts: number | null | undefined;
   dts: number | null | undefined;
   duration: number | null | undefined;
@@ -55,7 +59,7 @@ function normalize(p: ComparablePacket, index: number): Norm {
     index,
     pts: ts(p.pts),
     dts: ts(p.dts),
-    duration: ts(p.duration),
+    duration: p.duration === 0 ? null : ts(p.duration),
     keyframe: p.keyframe,
     size: p.size,
     hash: p.hash ?? (p.data ? packetHash(p.data) : undefined),

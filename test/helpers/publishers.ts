@@ -19,13 +19,14 @@ export interface Publisher {
   command: string;
 }
 
-function toPublisher(h: ChildHandle): Publisher {
+export function toPublisher(h: ChildHandle): Publisher {
   return { child: h.child, exited: h.exited, kill: () => h.kill(), stderr: () => h.stderr(), command: h.command };
 }
 
 const toolCache = new Map<string, boolean>();
 
-function missing(what: string): false {
+/** Returns false (skip), but throws when CI is set. */
+export function missing(what: string): false {
   // CI must have every tool: a missing one is a broken CI image, not a reason to skip.
   if (process.env.CI) throw new Error(`${what} is required when CI is set`);
   return false;

@@ -12,6 +12,8 @@ export interface ReceiverOptions {
   listenTimeoutSec?: number;
   /** Milliseconds to wait for the receiver to finish after the publish ended. */
   exitTimeoutMs?: number;
+  /** The ffprobe / ffmpeg executable (default: the one on PATH). */
+  bin?: string;
 }
 
 export interface Receiver<P> {
@@ -30,7 +32,7 @@ async function startListener<P>(
 ): Promise<Receiver<P>> {
   const port = opts.port ?? (await getFreePort());
   const url = `rtmp://127.0.0.1:${port}/${opts.app ?? 'live'}/${opts.streamKey ?? 'key'}`;
-  const handle = spawnTracked(cmd, argsFor(url, opts.listenTimeoutSec ?? 30), { stdout: 'pipe' });
+  const handle = spawnTracked(opts.bin ?? cmd, argsFor(url, opts.listenTimeoutSec ?? 30), { stdout: 'pipe' });
   await waitForListeningPort(port, { process: handle });
   return {
     port,

@@ -99,18 +99,18 @@ export function parseFfprobeStreams(json: string): RefStream[] {
 
 export const FFPROBE_PACKET_ARGS = ['-v', 'error', '-show_packets', '-show_data_hash', 'sha256', '-of', 'json'] as const;
 
-async function ffprobeJson(file: string, extra: readonly string[]): Promise<string> {
+async function ffprobeJson(file: string, extra: readonly string[], ffprobe: string): Promise<string> {
   // Pass the file with -i so names starting with '-' are not taken for options.
-  const { stdout } = await execFileAsync('ffprobe', [...extra, '-i', file], { maxBuffer: 256 * 1024 * 1024 });
+  const { stdout } = await execFileAsync(ffprobe, [...extra, '-i', file], { maxBuffer: 256 * 1024 * 1024 });
   return stdout;
 }
 
-/** Every packet libavformat demuxes from `file`, in read order. */
-export async function probePackets(file: string): Promise<RefPacket[]> {
-  return parseFfprobePackets(await ffprobeJson(file, FFPROBE_PACKET_ARGS));
+/** Every packet libavformat demuxes from `file`, in read order. `ffprobe`: which executable (default: the one on PATH). */
+export async function probePackets(file: string, ffprobe = 'ffprobe'): Promise<RefPacket[]> {
+  return parseFfprobePackets(await ffprobeJson(file, FFPROBE_PACKET_ARGS, ffprobe));
 }
 
 /** Stream list with extradata hashes (the AVC/AAC sequence headers end up there, not in packets). */
-export async function probeStreams(file: string): Promise<RefStream[]> {
-  return parseFfprobeStreams(await ffprobeJson(file, ['-v', 'error', '-show_streams', '-show_data_hash', 'sha256', '-of', 'json']));
+export async function probeStreams(file: string, ffprobe = 'ffprobe'): Promise<RefStream[]> {
+  return parseFfprobeStreams(await ffprobeJson(file, ['-v', 'error', '-show_streams', '-show_data_hash', 'sha256', '-of', 'json'], ffprobe));
 }
