@@ -31,6 +31,65 @@ int AacProfileFromExtradata(const AVCodecParameters* par) {
   return object_type > 0 ? object_type - 1 : AV_PROFILE_UNKNOWN;
 }
 
+// Reads a bitstream most significant bit first; reads past the end give 0
+// and clear ok.
+class BitReader {
+ public:
+  BitReader(const uint8_t* data, int size) : data_(data), bits_(static_cast<int64_t>(size) * 8) {}
+  uint32_t Read(int n) {
+    uint32_t value = 0;
+    for (int i = 0; i < n; i++, pos_++) {
+      if (pos_ >= bits_) {
+        ok_ = false;
+        return 0;
+      }
+      value = (value << 1) | ((data_[pos_ >> 3] >> (7 - (pos_ & 7))) & 1);
+    }
+    return value;
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  const uint8_t* data_;
+  int64_t bits_;
+  int64_t pos_ = 0;
+  bool ok_ = true;
+};
+
+// The frame size in a VP9 key frame's uncompressed header (VP9 bitstream
+// specification, 6.2): FFmpeg's VP9 parser reads only the profile and the
+// frame type, and FLV's vpcC has no size. Only the packet's first frame is
+// read: libvpx codes a key frame first in its packet (hidden alt-ref frames
+// come after it), and a miss only means trying the next packet.
+bool Vp9KeyFrameSize(const uint8_t* data, int size, int* width, int* height) {
+  BitReader bits(data, size);
+  if (bits.Read(2) != 2) return false;  // frame_marker
+  uint32_t profile = bits.Read(1);
+  profile |= bits.Read(1) << 1;
+  if (profile == 3) bits.Read(1);     // reserved_zero
+  if (bits.Read(1)) return false;     // show_existing_frame
+  if (bits.Read(1)) return false;     // frame_type: not KEY_FRAME
+  bits.Read(2);                       // show_frame, error_resilient_mode
+  if (bits.Read(24) != 0x498342) return false;  // frame_sync_code
+  // color_config()
+  if (profile >= 2) bits.Read(1);     // ten_or_twelve_bit
+  constexpr uint32_t kCsRgb = 7;
+  bool four_four_four_capable = profile == 1 || profile == 3;
+  if (bits.Read(3) != kCsRgb) {
+    bits.Read(1);                                 // color_range
+    if (four_four_four_capable) bits.Read(3);     // subsampling_x, subsampling_y, reserved_zero
+  } else if (four_four_four_capable) {
+    bits.Read(1);                                 // reserved_zero
+  }
+  // frame_size()
+  uint32_t w = bits.Read(16) + 1;
+  uint32_t h = bits.Read(16) + 1;
+  if (!bits.ok()) return false;
+  *width = static_cast<int>(w);
+  *height = static_cast<int>(h);
+  return true;
+}
+
 }  // namespace
 
 StreamProbe::StreamProbe(const AVStream* stream) {
@@ -56,10 +115,10 @@ void StreamProbe::Feed(const AVPacket* packet) {
   if (parser_->width > 0 && parser_->height > 0) {
     width_ = parser_->width;
     height_ = parser_->height;
-    complete_ = true;
-  } else if (++fed_ >= kMaxProbePackets) {
-    complete_ = true;
+  } else if (codec_->codec_id == AV_CODEC_ID_VP9) {
+    Vp9KeyFrameSize(packet->data, packet->size, &width_, &height_);
   }
+  if ((width_ > 0 && height_ > 0) || ++fed_ >= kMaxProbePackets) complete_ = true;
 }
 
 StreamDesc StreamProbe::Describe(const AVStream* stream) const {
@@ -94,6 +153,10 @@ StreamDesc StreamProbe::Describe(const AVStream* stream) const {
     desc.width = par->width > 0 ? par->width : width_;
     desc.height = par->height > 0 ? par->height : height_;
     AVRational rate = stream->avg_frame_rate.num > 0 ? stream->avg_frame_rate : stream->r_frame_rate;
+    // FLV's onMetaData has one frame rate, for the first video track; the
+    // others have only what their bitstream says (H.264/HEVC VUI timing, AV1
+    // timing_info), which the parser read.
+    if ((rate.num <= 0 || rate.den <= 0) && codec_) rate = codec_->framerate;
     if (rate.num > 0 && rate.den > 0) {
       desc.frame_rate_num = rate.num;
       desc.frame_rate_den = rate.den;

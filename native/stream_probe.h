@@ -1,7 +1,9 @@
 // Describes a stream without avformat_find_stream_info, which waits for the
 // analyze duration (seconds) on a live FLV. The FLV demuxer already knows the
 // codec, the extradata and the audio parameters; for video, a parser of our
-// own reads the dimensions, profile and level from the first keyframe.
+// own reads the dimensions, profile, level and the bitstream's frame rate
+// from the first keyframe. FFmpeg's VP9 parser reads no dimensions: those
+// come from the key frame's header, read here.
 #pragma once
 
 #include <vector>

@@ -72,6 +72,12 @@ enhanced vp9-opus.webm "${vp9[@]}" "${opus[@]}"
 enhanced h264-mp3.mp4 -c:v libx264 -profile:v main -preset veryfast -pix_fmt yuv420p -b:v 150k \
   -x264-params "$x264_gop:bframes=0" -c:a libmp3lame -b:a 96k -ar 44100 -ac 2
 
+# VP9 Profile 3 (10-bit 4:4:4), video only: the other branch of the key
+# frame header that StreamProbe reads for VP9's dimensions.
+ffmpeg "${common[@]}" -f lavfi -i "testsrc2=size=160x120:rate=30:duration=1" \
+  -c:v libvpx-vp9 -pix_fmt yuv444p10le -profile:v 3 -deadline good -cpu-used 5 -b:v 100k -g 30 -keyint_min 30 \
+  -row-mt 0 -tile-columns 0 "${bitexact[@]}" -t 1 "$out/vp9-444-10bit.webm"
+
 # Two H.264 tracks (different size and profile) and two AAC tracks
 # (44.1 kHz stereo, 48 kHz mono).
 ffmpeg "${common[@]}" -f lavfi -i "$(video)" -f lavfi -i "$(video 256x144)" \

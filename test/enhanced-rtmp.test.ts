@@ -31,13 +31,27 @@ interface Case {
   file: string;
   /** Codec of each stream, in stream order, as the FLV carries them. */
   codecs: string[];
+  /** Why rtmp-ingest's durations differ from ffprobe 9's (the test is expected to fail). */
+  durationGap?: string;
 }
+
+// AV1 and VP9 packets arrive without a duration. libavformat computes a
+// video packet's duration from the stream's r_frame_rate, which only
+// avformat_find_stream_info sets (it estimates it from timestamps), or from
+// the parser's frame rate, which FFmpeg's VP9 parser never sets and its AV1
+// parser sets only from a sequence header's timing_info (SVT-AV1 writes
+// none). rtmp-ingest does not run avformat_find_stream_info (native/reader.cc);
+// ffprobe 9 does, and gives 33 ms from the first packet read after its probe
+// (packet 41 of 90 here).
+const NO_VIDEO_DURATION = 'AV1/VP9 packets have no duration without avformat_find_stream_info (r_frame_rate unset)';
 
 const CASES: Case[] = [
   { file: 'hevc-aac.mp4', codecs: ['hevc', 'aac'] },
   { file: 'hevc-opus.mp4', codecs: ['hevc', 'opus'] },
-  { file: 'av1-opus.mkv', codecs: ['av1', 'opus'] },
-  { file: 'vp9-opus.webm', codecs: ['vp9', 'opus'] },
+  { file: 'av1-opus.mkv', codecs: ['av1', 'opus'], durationGap: NO_VIDEO_DURATION },
+  { file: 'vp9-opus.webm', codecs: ['vp9', 'opus'], durationGap: NO_VIDEO_DURATION },
+  // 30 packets, all read during ffprobe 9's probe: neither side has a duration.
+  { file: 'vp9-444-10bit.webm', codecs: ['vp9'] },
   { file: 'h264-mp3.mp4', codecs: ['h264', 'mp3'] },
   { file: 'multitrack.mkv', codecs: ['h264', 'h264', 'aac', 'aac'] },
 ];
@@ -98,7 +112,7 @@ describe.skipIf(!haveFfmpeg9)('the reference: what the ffmpeg 9 flv muxer writes
   it.each(CASES)('$file remuxes to FLV with its codecs', async (c) => {
     const ref = await reference(c.file);
     expect(ref.streams.map((s) => [s.index, s.codec, s.timeBase])).toEqual(c.codecs.map((codec, i) => [i, codec, '1/1000']));
-    for (const s of ref.streams) expect(ref.packets.filter((p) => p.streamIndex === s.index).length).toBeGreaterThan(80);
+    for (const s of ref.streams) expect(ref.packets.filter((p) => p.streamIndex === s.index).length).toBeGreaterThanOrEqual(30);
   });
 
   // The ground truth: libavformat's own RTMP listener (ffmpeg 9's ffprobe)
@@ -159,9 +173,23 @@ describe.skipIf(!haveFfmpeg9 || !haveFfprobe)('rtmp-ingest receives Enhanced RTM
       expect(byTypeOrder(session.streams).map(described)).toEqual(byTypeOrder(await describeSource(c.file)));
     });
 
-    it('durations as libavformat computes them', async () => {
+    // FLV carries no durations: each receiver's libavformat computes them. The
+    // ffprobe 9 reference computes them after avformat_find_stream_info, but
+    // has no AAC decoder, so no AAC frame size and no AAC durations;
+    // rtmp-ingest's flv demuxer takes the frame size from the
+    // AudioSpecificConfig (patch 0004), so there the expectation is
+    // libavformat's duration of a 1024-sample AAC-LC frame.
+    (c.durationGap ? it.fails : it)(`durations: ffprobe 9's, and AAC's frame length where it has none${c.durationGap ? ` (fails: ${c.durationGap})` : ''}`, async () => {
       const { packets } = await receive(c.file);
-      expectSamePackets(packets, (await reference(c.file)).packets, { label: c.file });
+      const ref = await reference(c.file);
+      const sources = byTypeOrder(await describeSource(c.file));
+      const sourceOf = new Map(byTypeOrder(ref.streams).map((s, i) => [s.index, sources[i]!]));
+      const expected = ref.packets.map((p) => {
+        const source = sourceOf.get(p.streamIndex);
+        if (p.duration !== null || source?.codec !== 'aac' || source.profile !== 'LC') return p;
+        return { ...p, duration: Math.floor((1024 * 1000) / source.sampleRate!) }; // rounded down, as compute_pkt_fields does
+      });
+      expectSamePackets(packets, expected, { label: c.file, interleaving: true });
     });
   });
 
