@@ -116,13 +116,17 @@ describe.skipIf(!haveFfmpeg9)('the reference: what the ffmpeg 9 flv muxer writes
   });
 
   // The ground truth: libavformat's own RTMP listener (ffmpeg 9's ffprobe)
-  // receives from the ffmpeg 9 publisher exactly the remuxed file's packets.
-  it.each(CASES)('$file: ffprobe 9 -listen 1 receives every packet of it, in order', async (c) => {
+  // receives from the ffmpeg 9 publisher exactly the remuxed file's packets,
+  // durations included, and the same sequence headers.
+  it.each(CASES)('$file: ffprobe 9 -listen 1 receives every packet of it, in order, and its sequence headers', async (c) => {
     const rx = await listenWithFfprobe9();
     const pub = publishWithFfmpeg9(mediaFixture(c.file), rx.url);
     const exit = await pub.exited;
     expect(exit.code, pub.stderr()).toBe(0);
-    expectSamePackets(await rx.result(), (await reference(c.file)).packets, { label: c.file, interleaving: true });
+    const got = await rx.result();
+    const ref = await reference(c.file);
+    expectSamePackets(got.packets, ref.packets, { label: c.file, interleaving: true });
+    expect(got.streams).toEqual(ref.streams);
   });
 });
 

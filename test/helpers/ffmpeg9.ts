@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnTracked, waitForExit, assertExitedCleanly } from './process.js';
 import { missing, toPublisher, type Publisher } from './publishers.js';
-import { listenWithFfprobe, type Receiver, type ReceiverOptions } from './receivers.js';
+import { listenWithFfprobeStreams, type Receiver, type ReceiverOptions } from './receivers.js';
 import { probePackets, probeStreams, type RefPacket, type RefStream } from './reference.js';
 
 const BIN = fileURLToPath(new URL('../../deps/ffmpeg-cli/bin/', import.meta.url));
@@ -72,7 +72,7 @@ export async function ffmpeg9Reference(file: string, opts: Omit<Ffmpeg9PublishOp
   }
 }
 
-/** The ffmpeg 9 ffprobe as an RTMP listener: `ffprobe -listen 1 -show_packets`. */
-export function listenWithFfprobe9(opts: ReceiverOptions = {}): Promise<Receiver<RefPacket[]>> {
-  return listenWithFfprobe({ ...opts, bin: FFPROBE9 });
+/** The ffmpeg 9 ffprobe as an RTMP listener: `ffprobe -listen 1 -show_packets -show_streams`. */
+export function listenWithFfprobe9(opts: ReceiverOptions = {}): Promise<Receiver<Ffmpeg9Reference>> {
+  return listenWithFfprobeStreams({ ...opts, bin: FFPROBE9 });
 }

@@ -2,7 +2,7 @@
 // listener + FLV demuxer, the same code the addon runs in-process).
 import { getFreePort, waitForListeningPort } from './net.js';
 import { spawnTracked, waitForExit, type ChildHandle } from './process.js';
-import { FFPROBE_PACKET_ARGS, parseFfprobePackets, toPacketType, type PacketType, type RefPacket } from './reference.js';
+import { FFPROBE_PACKET_ARGS, parseFfprobePackets, parseFfprobeStreams, toPacketType, type PacketType, type RefPacket, type RefStream } from './reference.js';
 
 export interface ReceiverOptions {
   port?: number;
@@ -59,6 +59,19 @@ export function listenWithFfprobe(opts: ReceiverOptions = {}): Promise<Receiver<
     'ffprobe',
     (url, t) => [...FFPROBE_PACKET_ARGS, '-listen', '1', '-timeout', String(t), '-i', url],
     parseFfprobePackets,
+    opts,
+  );
+}
+
+/**
+ * listenWithFfprobe with `-show_streams` too: the packets, and the streams
+ * with their extradata hashes (the sequence headers that are not packets).
+ */
+export function listenWithFfprobeStreams(opts: ReceiverOptions = {}): Promise<Receiver<{ packets: RefPacket[]; streams: RefStream[] }>> {
+  return startListener(
+    'ffprobe',
+    (url, t) => [...FFPROBE_PACKET_ARGS, '-show_streams', '-listen', '1', '-timeout', String(t), '-i', url],
+    (json) => ({ packets: parseFfprobePackets(json), streams: parseFfprobeStreams(json) }),
     opts,
   );
 }
