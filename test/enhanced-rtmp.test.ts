@@ -46,6 +46,8 @@ interface Case {
 const NO_VIDEO_DURATION = 'AV1/VP9 packets have no duration without avformat_find_stream_info (r_frame_rate unset)';
 
 const CASES: Case[] = [
+  // The classic pair, from an FLV fixture: what ffmpeg 9 sends without Enhanced RTMP.
+  { file: 'bframes.flv', codecs: ['h264', 'aac'] },
   { file: 'hevc-aac.mp4', codecs: ['hevc', 'aac'] },
   { file: 'hevc-opus.mp4', codecs: ['hevc', 'opus'] },
   { file: 'av1-opus.mkv', codecs: ['av1', 'opus'], durationGap: NO_VIDEO_DURATION },
