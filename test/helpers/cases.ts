@@ -11,6 +11,7 @@ import {
   requireGstElements,
   type Publisher,
 } from './publishers.js';
+import { publishWithFfmpeg9, requireFfmpeg9 } from './ffmpeg9.js';
 
 export const FIXTURES = ['small', 'hd720', 'bframes'] as const;
 export type FixtureName = (typeof FIXTURES)[number];
@@ -60,10 +61,18 @@ const ffmpeg = (realtime: boolean): PublisherCase => ({
   available: ffmpegAvailable,
 });
 
-/** Debian's ffmpeg 5.1, GStreamer rtmp2sink at chunk-size 128 and 4096, and rtmpsink (librtmp), as fast as they go. */
-export const FAST_PUBLISHERS: readonly PublisherCase[] = [ffmpeg(false), rtmp2sink(128, false), rtmp2sink(4096, false), rtmpsink(false)];
+const ffmpeg9 = (realtime: boolean): PublisherCase => ({
+  name: realtime ? 'ffmpeg 9 -re' : 'ffmpeg 9',
+  publish: (file, url) => publishWithFfmpeg9(file, url, { realtime }),
+  reference: 'file',
+  realtime,
+  available: requireFfmpeg9,
+});
+
+/** Debian's ffmpeg 5.1, the ffmpeg 9 CLI, GStreamer rtmp2sink at chunk-size 128 and 4096, and rtmpsink (librtmp), as fast as they go. */
+export const FAST_PUBLISHERS: readonly PublisherCase[] = [ffmpeg(false), ffmpeg9(false), rtmp2sink(128, false), rtmp2sink(4096, false), rtmpsink(false)];
 /** The same publishers paced by the media clock (-re, sync=true). */
-export const REALTIME_PUBLISHERS: readonly PublisherCase[] = [ffmpeg(true), rtmp2sink(128, true), rtmp2sink(4096, true), rtmpsink(true)];
+export const REALTIME_PUBLISHERS: readonly PublisherCase[] = [ffmpeg(true), ffmpeg9(true), rtmp2sink(128, true), rtmp2sink(4096, true), rtmpsink(true)];
 
 export interface PublishCase extends PublisherCase {
   fixture: FixtureName;
