@@ -4,50 +4,23 @@
 // and the listener takes the next publisher. And backpressure: a slow
 // consumer holds the native reader back at highWaterMarkBytes.
 import { connect } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import type { Packet, RtmpIngest } from '../lib/index.js';
-import { expectSamePackets } from './helpers/compare.js';
+import { expectReferencePrefix, expectSamePackets } from './helpers/compare.js';
 import { expectFrameAccuratePublish, fixturePath, nextSession, reference, startIngest } from './helpers/ingest.js';
-import { killAllChildren, spawnTracked } from './helpers/process.js';
-import { destroyRawClients, publishWithFfmpeg, requireTool } from './helpers/publishers.js';
+import { spawnTracked } from './helpers/process.js';
+import { publishWithFfmpeg, requireTool } from './helpers/publishers.js';
 import { recordEvents, sleep, waitUntil, within } from './helpers/record.js';
-import type { RefPacket } from './helpers/reference.js';
-import { pseudoRandomBytes, startCorruptingProxy, type CorruptingProxy } from './helpers/rtmp-proxy.js';
+import { pseudoRandomBytes, startCorruptingProxy } from './helpers/rtmp-proxy.js';
 
 const haveFfmpeg = requireTool('ffmpeg') && requireTool('ffprobe');
 
-const ingests = new Set<RtmpIngest>();
-const proxies = new Set<CorruptingProxy>();
-const sockets = new Set<import('node:net').Socket>();
-afterEach(async () => {
-  destroyRawClients();
-  for (const s of sockets) s.destroy();
-  sockets.clear();
-  await Promise.all([...proxies].map((p) => p.close()));
-  proxies.clear();
-  await Promise.all([...ingests].map((i) => i.close()));
-  ingests.clear();
-  await killAllChildren();
-});
-
-async function listenOn(opts: Parameters<typeof startIngest>[0] = {}) {
-  const started = await startIngest(opts);
-  ingests.add(started.ingest);
-  return started;
-}
-
-
-
-/** Every received packet equals the reference packet at the same position (cross-stream order included). */
-function expectPrefix(received: readonly Packet[], ref: readonly RefPacket[], label: string): void {
-  expect(received.length, `${label}: more packets than the reference`).toBeLessThanOrEqual(ref.length);
-  expectSamePackets(received, ref.slice(0, received.length), { label, interleaving: true });
-}
-
-/** Connects to 127.0.0.1:port, writes `bytes`, keeps the socket open; resolves when the server closes it. */
+/** Connects to 127.0.0.1:port, writes `bytes`, keeps the socket open (until the test ends); resolves when the server closes it. */
 async function sendRaw(port: number, bytes: Buffer): Promise<{ closed: Promise<void> }> {
   const socket = connect({ host: '127.0.0.1', port });
-  sockets.add(socket);
+  onTestFinished(() => {
+    socket.destroy();
+  });
   socket.on('error', () => {});
   socket.on('data', () => {});
   const closed = new Promise<void>((r) => socket.once('close', () => r()));
@@ -66,7 +39,7 @@ describe.skipIf(!haveFfmpeg)('garbage instead of an RTMP handshake', () => {
     ['a TLS ClientHello start (rtmps:// client)', Buffer.from('16030100f5010000f10303', 'hex')],
   ];
   it.each(garbage)("%s: 'rejected' with 'protocol-error' (coded), and the listener goes on", async (_name, bytes) => {
-    const { ingest, url } = await listenOn({ handshakeTimeoutMs: 3000 });
+    const { ingest, url } = await startIngest({ handshakeTimeoutMs: 3000 });
     const rec = recordEvents(ingest);
     const client = await sendRaw(ingest.address()!.port, bytes);
     await waitUntil(() => rec.count('rejected') === 1, "'rejected'", 5000);
@@ -80,7 +53,7 @@ describe.skipIf(!haveFfmpeg)('garbage instead of an RTMP handshake', () => {
   });
 
   it("a valid C0, then seeded garbage as C1/C2 and chunks: 'protocol-error' (ERR_FFMPEG_INVALIDDATA), the listener goes on", async () => {
-    const { ingest, url } = await listenOn({ handshakeTimeoutMs: 3000 });
+    const { ingest, url } = await startIngest({ handshakeTimeoutMs: 3000 });
     const rec = recordEvents(ingest);
     // FFmpeg's server only warns about a C2 that does not echo S1, then parses the garbage as chunks
     // and fails on a size mismatch (measured; the bytes are fixed, so is the outcome).
@@ -97,7 +70,7 @@ describe.skipIf(!haveFfmpeg)('garbage instead of an RTMP handshake', () => {
 describe.skipIf(!haveFfmpeg)('a client that wants to play', () => {
   // README: publish only; a player is not served. It never publishes, so the handshake timeout drops it.
   it("ffprobe rtmp://… is turned away ('handshake-timeout'), gets no session, and the listener goes on", async () => {
-    const { ingest, url } = await listenOn({ handshakeTimeoutMs: 1000 });
+    const { ingest, url } = await startIngest({ handshakeTimeoutMs: 1000 });
     const rec = recordEvents(ingest);
     const player = spawnTracked('ffprobe', ['-v', 'error', '-i', url]);
     await waitUntil(() => rec.count('rejected') === 1, "'rejected'", 10_000);
@@ -111,12 +84,11 @@ describe.skipIf(!haveFfmpeg)('a client that wants to play', () => {
 
 /** hd720 by ffmpeg through a proxy that corrupts the stream (helpers/rtmp-proxy.ts); the session as received. */
 async function publishThroughCorruptingProxy(
-  listen: Parameters<typeof listenOn>[0],
+  listen: Parameters<typeof startIngest>[0],
   proxyOptions: Omit<Parameters<typeof startCorruptingProxy>[0], 'targetPort'>,
 ) {
-  const { ingest, url, port } = await listenOn(listen);
+  const { ingest, url, port } = await startIngest(listen);
   const proxy = await startCorruptingProxy({ targetPort: port, ...proxyOptions });
-  proxies.add(proxy);
   const received = nextSession(ingest, 30_000);
   const pub = publishWithFfmpeg(fixturePath('hd720'), `rtmp://127.0.0.1:${proxy.port}/live/key`);
   const { packets, end } = await received;
@@ -128,11 +100,10 @@ async function publishThroughCorruptingProxy(
 describe.skipIf(!haveFfmpeg)('the chunk size the listener announces', () => {
   // README, patch 8: rtmp-ingest announces 4096, and the ffmpeg CLI publishes with the size the server announces.
   it('an ffmpeg publisher sends 4096-byte chunks, and every packet arrives intact', async () => {
-    const { ingest, port } = await listenOn();
+    const { ingest, port } = await startIngest();
     // A proxy that never corrupts (the stream is far shorter than afterBytes): it only reads the chunk size.
     const proxy = await startCorruptingProxy({ targetPort: port, afterBytes: Number.MAX_SAFE_INTEGER, corruption: { kind: 'zero-chunk-size' } });
-    proxies.add(proxy);
-    const received = nextSession(ingest, 30_000);
+      const received = nextSession(ingest, 30_000);
     const pub = publishWithFfmpeg(fixturePath('small'), `rtmp://127.0.0.1:${proxy.port}/live/key`);
     const { packets, end } = await received;
     expect(end.reason).toBe('eof');
@@ -154,7 +125,7 @@ describe.skipIf(!haveFfmpeg)('a publisher whose stream turns bad mid-stream (thr
       { afterBytes: 200 * 1024, corruption: { kind: 'zero-chunk-size' }, afterPublisherLeaves },
     );
     const ref = await reference('hd720');
-    expectPrefix(packets, ref, 'before the corruption');
+    expectReferencePrefix(packets, ref, 'before the corruption');
     // Exactly the audio/video messages forwarded whole, less the two sequence headers (extradata, not packets).
     expect(packets.length).toBe(report.avMessages - 2);
     expect(end.reason, `end: ${JSON.stringify({ reason: end.reason, code: end.error?.code, message: end.error?.message })}`).toBe('error');
@@ -178,7 +149,7 @@ describe.skipIf(!haveFfmpeg)('a publisher whose stream turns bad mid-stream (thr
     const intact = report.avMessages - 2;
     expect(intact).toBeGreaterThan(0);
     expect(packets.length).toBeGreaterThanOrEqual(intact);
-    expectPrefix(packets.slice(0, intact), ref, 'before the garbage');
+    expectReferencePrefix(packets.slice(0, intact), ref, 'before the garbage');
     await within(pub.exited, 15_000, 'the proxied publisher exiting');
     await expectFrameAccuratePublish(ingest, url, 'small', 'the next publisher');
   });
@@ -186,7 +157,7 @@ describe.skipIf(!haveFfmpeg)('a publisher whose stream turns bad mid-stream (thr
 
 describe.skipIf(!haveFfmpeg)('a publisher killed mid-stream (SIGKILL)', () => {
   it('ends its session; the packets before were delivered; the listener goes on', async () => {
-    const { ingest, url } = await listenOn();
+    const { ingest, url } = await startIngest();
     const rec = recordEvents(ingest);
     const received = nextSession(ingest, 30_000);
     const pub = publishWithFfmpeg(fixturePath('small'), url, { realtime: true });
@@ -197,7 +168,7 @@ describe.skipIf(!haveFfmpeg)('a publisher killed mid-stream (SIGKILL)', () => {
     // The kernel closes a killed process's socket with a FIN (it had nothing unread: the listener sends
     // nothing while a publisher streams), which the reader cannot tell from a publisher that left.
     expect(end).toEqual({ reason: 'eof' });
-    expectPrefix(packets, await reference('small'), 'before the kill');
+    expectReferencePrefix(packets, await reference('small'), 'before the kill');
     expect(packets.length).toBeGreaterThanOrEqual(40);
     await expectFrameAccuratePublish(ingest, url, 'small', 'after a killed publisher');
   });
@@ -236,7 +207,7 @@ describe.skipIf(!haveFfmpeg)('backpressure', () => {
   }
 
   it('a for-await consumer that sleeps holds the reader at highWaterMarkBytes; then every packet arrives frame-accurately', async () => {
-    const { ingest, url } = await listenOn({ highWaterMarkBytes: HWM });
+    const { ingest, url } = await startIngest({ highWaterMarkBytes: HWM });
     const ref = await reference('hd720');
     const total = ref.reduce((n, p) => n + p.size, 0);
     const maxPacket = Math.max(...ref.map((p) => p.size));
@@ -257,7 +228,7 @@ describe.skipIf(!haveFfmpeg)('backpressure', () => {
   });
 
   it('time spent held back by a slow consumer is not taken for an idle publisher', async () => {
-    const { ingest, url } = await listenOn({ highWaterMarkBytes: HWM, idleTimeoutMs: 300 });
+    const { ingest, url } = await startIngest({ highWaterMarkBytes: HWM, idleTimeoutMs: 300 });
     const ref = await reference('hd720');
     const consumed = slowConsumer(ingest, 900, () => {});
     const pub = publishWithFfmpeg(fixturePath('hd720'), url);
@@ -268,7 +239,7 @@ describe.skipIf(!haveFfmpeg)('backpressure', () => {
   });
 
   it('close() while a for-await consumer is held back: its loop still finishes, with a prefix of what was sent', async () => {
-    const { ingest, url } = await listenOn({ highWaterMarkBytes: HWM });
+    const { ingest, url } = await startIngest({ highWaterMarkBytes: HWM });
     const ref = await reference('hd720');
     let closed: Promise<void> | undefined;
     ingest.once('session', () => {
@@ -283,6 +254,6 @@ describe.skipIf(!haveFfmpeg)('backpressure', () => {
     expect(endReason).toBe('closed');
     expect(packets.length).toBeGreaterThan(1);
     expect(packets.length).toBeLessThan(ref.length);
-    expectPrefix(packets, ref, 'delivered before close()');
+    expectReferencePrefix(packets, ref, 'delivered before close()');
   });
 });

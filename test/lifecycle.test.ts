@@ -2,13 +2,12 @@
 // close() from every state, the one-publisher-at-a-time rule, bind errors and
 // option validation. Real publishers over real sockets on 127.0.0.1; packets
 // are compared with ffprobe's reading of the fixture.
-import { createServer, type AddressInfo, type Server } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { createServer, type AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { RtmpIngest, type IngestSession, type Packet } from '../lib/index.js';
-import { expectSamePackets } from './helpers/compare.js';
-import { fixturePath, nextSession, once, reference, startIngest } from './helpers/ingest.js';
+import { expectReferencePrefix, expectSamePackets } from './helpers/compare.js';
+import { fixturePath, newIngest, nextSession, once, reference, startIngest } from './helpers/ingest.js';
 import { listeningPorts, waitForListeningPort } from './helpers/net.js';
-import { killAllChildren } from './helpers/process.js';
 import {
   GST_PUBLISH_ELEMENTS,
   destroyRawClients,
@@ -26,33 +25,12 @@ import type { RefPacket } from './helpers/reference.js';
 const haveFfmpeg = requireTool('ffmpeg') && requireTool('ffprobe');
 const haveGst = haveFfmpeg && requireGstElements(...GST_PUBLISH_ELEMENTS);
 
-const ingests = new Set<RtmpIngest>();
-const servers = new Set<Server>();
-afterEach(async () => {
-  destroyRawClients();
-  await Promise.all([...ingests].map((i) => i.close()));
-  ingests.clear();
-  await Promise.all([...servers].map((s) => new Promise((r) => s.close(r))));
-  servers.clear();
-  await killAllChildren();
-});
-
-async function listenOn(opts: Parameters<typeof startIngest>[0] = {}) {
-  const started = await startIngest(opts);
-  ingests.add(started.ingest);
-  return started;
-}
-
-
-/** Every received packet equals the reference packet at the same position (cross-stream order included). */
-function expectReferencePrefix(received: readonly Packet[], ref: readonly RefPacket[], label: string): void {
-  expect(received.length, `${label}: more packets than the reference`).toBeLessThanOrEqual(ref.length);
-  expectSamePackets(received, ref.slice(0, received.length), { label, interleaving: true });
-}
+// Ingests and publishers are closed and killed when each test ends (newIngest, startIngest, spawnTracked); raw TCP clients are not.
+afterEach(destroyRawClients);
 
 describe.skipIf(!haveFfmpeg)('keep-alive', () => {
   it('takes three publishers in a row on one listener, each session complete and frame-accurate', async () => {
-    const { ingest, url, port } = await listenOn(); // keepAlive defaults to true
+    const { ingest, url, port } = await startIngest(); // keepAlive defaults to true
     // Different fixtures and clients, so a session cannot pass with another one's packets.
     const publishers: Array<{ name: string; publish: () => Publisher; reference: () => Promise<RefPacket[]> }> = [
       { name: 'ffmpeg small', publish: () => publishWithFfmpeg(fixturePath('small'), url), reference: () => reference('small') },
@@ -86,7 +64,7 @@ describe.skipIf(!haveFfmpeg)('keep-alive', () => {
 
 describe.skipIf(!haveFfmpeg)('keepAlive: false', () => {
   it('ends after one session: closes by itself, for-await finishes, the port refuses connections', async () => {
-    const { ingest, url, port } = await listenOn({ keepAlive: false });
+    const { ingest, url, port } = await startIngest({ keepAlive: false });
     let closes = 0;
     ingest.on('close', () => closes++);
     const closed = once(ingest, 'close', 30_000);
@@ -127,7 +105,7 @@ describe.skipIf(!haveFfmpeg)('keepAlive: false', () => {
 describe.skipIf(!haveFfmpeg)('keepAlive: false, turned-away connections', () => {
   // README: keepAlive (default true) "after each publisher leaves, is rejected or times out, listen again".
   it('after a rejected publisher, it stops listening and closes (no session)', async () => {
-    const { ingest, port } = await listenOn({ keepAlive: false });
+    const { ingest, port } = await startIngest({ keepAlive: false });
     const rec = recordEvents(ingest);
     const pub = publishWithFfmpeg(fixturePath('small'), `rtmp://127.0.0.1:${port}/live/wrongkey`);
     await waitUntil(() => rec.count('close') === 1, "'close'", 15_000);
@@ -154,14 +132,13 @@ describe.skipIf(!haveFfmpeg)('close()', () => {
     await expect(ingest.listen()).rejects.toMatchObject({ code: 'ERR_INGEST_CLOSED' });
 
     // The port is free again: a new ingest can listen on it.
-    const again = new RtmpIngest({ url: `rtmp://127.0.0.1:${port}/live/key` });
-    ingests.add(again);
+    const again = newIngest({ url: `rtmp://127.0.0.1:${port}/live/key` });
     await expect(again.listen()).resolves.toMatchObject({ port });
     await again.close();
   }
 
   it('while listening, with no publisher', async () => {
-    const { ingest, port } = await listenOn();
+    const { ingest, port } = await startIngest();
     const rec = recordEvents(ingest);
     await sleep(50);
     await closeAndCheck(ingest, rec, port);
@@ -169,7 +146,7 @@ describe.skipIf(!haveFfmpeg)('close()', () => {
   });
 
   it('during a handshake (a TCP client that sent nothing)', async () => {
-    const { ingest, port } = await listenOn({ handshakeTimeoutMs: 20_000 });
+    const { ingest, port } = await startIngest({ handshakeTimeoutMs: 20_000 });
     const rec = recordEvents(ingest);
     const client = await rawTcpClient(port);
     await waitUntil(() => rec.count('connection') === 1, "'connection' for the raw client", 5000);
@@ -182,7 +159,7 @@ describe.skipIf(!haveFfmpeg)('close()', () => {
   it('while an async authorize is pending: no verdict or rejection after it', async () => {
     let asked = 0;
     let answer: ((v: boolean) => void) | undefined;
-    const { ingest, port, url } = await listenOn({
+    const { ingest, port, url } = await startIngest({
       authorize: () => {
         asked++;
         return new Promise<boolean>((r) => {
@@ -203,7 +180,7 @@ describe.skipIf(!haveFfmpeg)('close()', () => {
 
   it("through the AbortSignal, mid-stream: 'end' ('closed'), then 'close'; listen() afterwards rejects with ABORT_ERR", async () => {
     const controller = new AbortController();
-    const { ingest, url, port } = await listenOn({ signal: controller.signal });
+    const { ingest, url, port } = await startIngest({ signal: controller.signal });
     const rec = recordEvents(ingest);
     publishWithFfmpeg(fixturePath('small'), url, { realtime: true });
     const session = await waitUntil(() => rec.sessions[0], 'a session', 15_000);
@@ -214,13 +191,12 @@ describe.skipIf(!haveFfmpeg)('close()', () => {
     expect(rec.ends.get(session.id)).toEqual({ reason: 'closed' });
     expect(rec.afterClose()).toEqual([]);
     await expect(ingest.listen()).rejects.toMatchObject({ code: 'ABORT_ERR' });
-    const again = new RtmpIngest({ url: `rtmp://127.0.0.1:${port}/live/key` });
-    ingests.add(again);
+    const again = newIngest({ url: `rtmp://127.0.0.1:${port}/live/key` });
     await expect(again.listen()).resolves.toMatchObject({ port });
   });
 
   it("mid-stream: the session ends with reason 'closed' before the ingest's 'close'", async () => {
-    const { ingest, port, url } = await listenOn();
+    const { ingest, port, url } = await startIngest();
     const rec = recordEvents(ingest);
     const pub = publishWithFfmpeg(fixturePath('small'), url, { realtime: true });
     const session = await waitUntil(() => rec.sessions[0], 'a session', 15_000);
@@ -240,7 +216,7 @@ describe.skipIf(!haveFfmpeg)('close()', () => {
 
 describe.skipIf(!haveFfmpeg)('one publisher at a time', () => {
   it('refuses a second publisher while one streams, then takes a new one after it left', async () => {
-    const { ingest, url } = await listenOn();
+    const { ingest, url } = await startIngest();
     const rec = recordEvents(ingest);
     const first = nextSession(ingest, 30_000);
     const a = publishWithFfmpeg(fixturePath('small'), url, { realtime: true });
@@ -268,7 +244,7 @@ describe.skipIf(!haveFfmpeg)('one publisher at a time', () => {
   });
   // README: "while a publisher is connected, others are refused at once (connection reset)".
   it('refuses a second publisher at once also while a slow consumer holds the reader back', async () => {
-    const { ingest, url } = await listenOn({ highWaterMarkBytes: 64 * 1024 });
+    const { ingest, url } = await startIngest({ highWaterMarkBytes: 64 * 1024 });
     let release!: () => void;
     const gate = new Promise<void>((r) => {
       release = r;
@@ -311,9 +287,8 @@ describe.skipIf(!haveFfmpeg)('one publisher at a time', () => {
 
 describe('bind errors', () => {
   it('a second RtmpIngest on a port an ingest listens on rejects listen() with EADDRINUSE; the first keeps working', async () => {
-    const { ingest, port, url } = await listenOn();
-    const second = new RtmpIngest({ url: `rtmp://127.0.0.1:${port}/live/key` });
-    ingests.add(second);
+    const { ingest, port, url } = await startIngest();
+    const second = newIngest({ url: `rtmp://127.0.0.1:${port}/live/key` });
     const err = await second.listen().then(
       () => undefined,
       (e: unknown) => e,
@@ -335,26 +310,23 @@ describe('bind errors', () => {
 
   it('a port held by net.createServer: EADDRINUSE', async () => {
     const server = createServer();
-    servers.add(server);
+    onTestFinished(() => new Promise<void>((r) => server.close(() => r())));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => resolve());
     });
     const { port } = server.address() as AddressInfo;
-    const ingest = new RtmpIngest({ url: `rtmp://127.0.0.1:${port}/live/key` });
-    ingests.add(ingest);
+    const ingest = newIngest({ url: `rtmp://127.0.0.1:${port}/live/key` });
     await expect(ingest.listen()).rejects.toMatchObject({ code: 'EADDRINUSE' });
     expect(ingest.listening).toBe(false);
     // After the server lets go of it, a new ingest binds it.
     await new Promise((r) => server.close(r));
-    servers.delete(server);
-    const after = new RtmpIngest({ url: `rtmp://127.0.0.1:${port}/live/key` });
-    ingests.add(after);
+    const after = newIngest({ url: `rtmp://127.0.0.1:${port}/live/key` });
     await expect(after.listen()).resolves.toMatchObject({ port });
   });
 
   it('listen() twice: ERR_ALREADY_LISTENING', async () => {
-    const { ingest } = await listenOn();
+    const { ingest } = await startIngest();
     await expect(ingest.listen()).rejects.toMatchObject({ code: 'ERR_ALREADY_LISTENING' });
     expect(ingest.listening).toBe(true);
   });
@@ -406,8 +378,7 @@ describe('option validation', () => {
     ['rtmp://127.0.0.1:0/live/key?x=1'],
     ['not a url'],
   ])('%s: listen() rejects with ERR_INVALID_URL', async (url) => {
-    const ingest = new RtmpIngest({ url });
-    ingests.add(ingest);
+    const ingest = newIngest({ url });
     await expect(ingest.listen()).rejects.toMatchObject({ code: 'ERR_INVALID_URL' });
     expect(ingest.listening).toBe(false);
     expect(ingest.address()).toBeNull();

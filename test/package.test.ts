@@ -48,18 +48,19 @@ function strippedPath(dir: string): string {
   return bin;
 }
 
+// The test helper that turns a packet into what expectSamePackets compares (plain JS, imported by absolute URL).
+const packetRecordUrl = new URL('./helpers/packet-record.mjs', import.meta.url).href;
+
 const SMOKE = `
 const { RtmpIngest, buildInfo } = require('rtmp-ingest');
 const { spawn } = require('node:child_process');
-const { createHash } = require('node:crypto');
 const fs = require('node:fs');
 (async () => {
+  const { packetRecord } = await import(${JSON.stringify(packetRecordUrl)});
   const ingest = new RtmpIngest({ url: 'rtmp://127.0.0.1:0/live/key', keepAlive: false });
   const { port } = await ingest.listen();
   const packets = [];
-  ingest.on('session', (s) => s.on('packet', (p) => packets.push({
-    streamIndex: p.streamIndex, type: p.type, pts: p.pts, dts: p.dts, duration: p.duration, keyframe: p.keyframe,
-    size: p.size, hash: 'SHA256:' + createHash('sha256').update(p.data).digest('hex') })));
+  ingest.on('session', (s) => s.on('packet', (p) => packets.push(packetRecord(p))));
   const pub = spawn('ffmpeg', ['-v', 'error', '-i', process.argv[2], '-c', 'copy', '-f', 'flv', 'rtmp://127.0.0.1:' + port + '/live/key'], { stdio: 'inherit' });
   await new Promise((resolve) => ingest.once('close', resolve));
   await new Promise((resolve) => pub.exitCode !== null ? resolve() : pub.once('exit', resolve));

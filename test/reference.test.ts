@@ -4,18 +4,17 @@
 // receives from each real publisher equals the reference packet for packet.
 import { execFile } from 'node:child_process';
 import { statSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FIXTURES, publishCases, type FixtureName } from './helpers/cases.js';
+import { FIXTURES, publishCases } from './helpers/cases.js';
 import { diffPackets, expectSamePackets } from './helpers/compare.js';
+import { fixturePath, reference } from './helpers/fixtures.js';
 import { clientTcpStats } from './helpers/net.js';
 import { killAllChildren } from './helpers/process.js';
 import {
   GST_PUBLISH_ELEMENTS,
   destroyRawClients,
   freeze,
-  gstreamerReference,
   publishStalling,
   publishWithGstreamer,
   rawTcpClient,
@@ -27,8 +26,6 @@ import { listenWithFfmpeg, listenWithFfprobe } from './helpers/receivers.js';
 import { packetHash, probePackets, probeStreams, type RefPacket } from './helpers/reference.js';
 
 const execFileAsync = promisify(execFile);
-const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}.flv`, import.meta.url));
-
 
 const haveFfmpeg = requireTool('ffmpeg') && requireTool('ffprobe');
 const haveGst = requireGstElements(...GST_PUBLISH_ELEMENTS);
@@ -44,17 +41,6 @@ async function expectCleanExit(pub: Publisher): Promise<void> {
   if (info.code !== 0) throw new Error(`${pub.command}\n exited with ${info.code ?? info.signal}:\n${pub.stderr()}`);
 }
 
-const refCache = new Map<string, Promise<RefPacket[]>>();
-function reference(name: FixtureName, via: 'file' | 'gstreamer'): Promise<RefPacket[]> {
-  const key = `${via}:${name}`;
-  let p = refCache.get(key);
-  if (!p) {
-    p = via === 'file' ? probePackets(fixture(name)) : gstreamerReference(fixture(name));
-    refCache.set(key, p);
-  }
-  return p;
-}
-
 describe.skipIf(!haveFfmpeg)('fixtures', () => {
   const expected = {
     small: { width: 320, height: 240, fps: 30, video: 150, bframes: false },
@@ -63,25 +49,25 @@ describe.skipIf(!haveFfmpeg)('fixtures', () => {
   } as const;
 
   it('stay small', () => {
-    const total = FIXTURES.reduce((n, f) => n + statSync(fixture(f)).size, 0);
+    const total = FIXTURES.reduce((n, f) => n + statSync(fixturePath(f)).size, 0);
     expect(total).toBeLessThan(2.5 * 1024 * 1024);
-    expect(statSync(fixture('hd720')).size).toBeLessThan(1.1 * 1024 * 1024);
+    expect(statSync(fixturePath('hd720')).size).toBeLessThan(1.1 * 1024 * 1024);
   });
 
   it.each(FIXTURES)('%s.flv is H.264 + AAC with a 2 s GOP', async (name) => {
     const e = expected[name];
-    const streams = await probeStreams(fixture(name));
+    const streams = await probeStreams(fixturePath(name));
     expect(streams.map((s) => [s.index, s.type, s.codec, s.timeBase])).toEqual([
       [0, 'video', 'h264', '1/1000'],
       [1, 'audio', 'aac', '1/1000'],
     ]);
     const { stdout } = await execFileAsync('ffprobe', ['-v', 'error', '-show_entries',
-      'stream=width,height,r_frame_rate,sample_rate,channels,profile', '-of', 'json', fixture(name)]);
+      'stream=width,height,r_frame_rate,sample_rate,channels,profile', '-of', 'json', fixturePath(name)]);
     const [v, a] = (JSON.parse(stdout) as { streams: Array<Record<string, string | number>> }).streams;
     expect(v).toMatchObject({ width: e.width, height: e.height, r_frame_rate: `${e.fps}/1` });
     expect(a).toMatchObject({ sample_rate: '44100', channels: 2, profile: 'LC' });
 
-    const packets = await probePackets(fixture(name));
+    const packets = await probePackets(fixturePath(name));
     const video = packets.filter((p) => p.type === 'video');
     expect(video).toHaveLength(e.video);
     // Keyframes exactly every 2 s: 0, 2, 4 s of decode order.
@@ -96,7 +82,7 @@ describe.skipIf(!haveFfmpeg)('packetHash', () => {
   it('reproduces ffprobe -show_data_hash sha256 for every packet of small.flv', async () => {
     // ffprobe's hexdump of each packet is the ground truth for the bytes.
     const { stdout } = await execFileAsync('ffprobe', ['-v', 'error', '-show_packets', '-show_data',
-      '-show_data_hash', 'sha256', '-of', 'json', fixture('small')], { maxBuffer: 64 * 1024 * 1024 });
+      '-show_data_hash', 'sha256', '-of', 'json', fixturePath('small')], { maxBuffer: 64 * 1024 * 1024 });
     const packets = (JSON.parse(stdout) as { packets: Array<{ data: string; data_hash: string; size: string }> }).packets;
     expect(packets.length).toBeGreaterThan(300);
     for (const p of packets) {
@@ -152,19 +138,19 @@ describe.skipIf(!haveFfmpeg)('libavformat RTMP listener receives exactly the ref
   describe.each(cases)('$name', (c) => {
     it.skipIf(!c.available())('ffprobe -listen 1: every field, in demux order', async () => {
       const rx = await listenWithFfprobe();
-      const pub = c.publish(fixture(c.fixture), rx.url);
+      const pub = c.publish(fixturePath(c.fixture), rx.url);
       await expectCleanExit(pub);
       expectSamePackets(await rx.result(), await reference(c.fixture, c.reference), { label: c.name, interleaving: true });
     });
 
     it.skipIf(!c.available())('ffmpeg -listen 1 -c copy -f framehash: timestamps, sizes, hashes, extradata', async () => {
       const rx = await listenWithFfmpeg();
-      const pub = c.publish(fixture(c.fixture), rx.url);
+      const pub = c.publish(fixturePath(c.fixture), rx.url);
       await expectCleanExit(pub);
       const got = await rx.result();
       // framehash has no packet flags; the ffprobe receiver covers those.
       expectSamePackets(got.packets, await reference(c.fixture, c.reference), { label: c.name, ignore: ['keyframe'] });
-      const streams = await probeStreams(fixture(c.fixture));
+      const streams = await probeStreams(fixturePath(c.fixture));
       expect(got.streams.map((s) => [s.index, s.type, s.timeBase, s.extradataSize, s.extradataHash])).toEqual(
         streams.map((s) => [s.index, s.type, s.timeBase, s.extradataSize, s.extradataHash]),
       );
@@ -209,7 +195,7 @@ describe.skipIf(!haveFfmpeg)('misbehaving clients', () => {
 
   it.skipIf(!haveSs)('publishStalling keeps the connection open without sending, then resumes losslessly', async () => {
     const rx = await listenWithFfprobe();
-    const pub = publishStalling(fixture('small'), rx.url, { stallAtMs: 1000 });
+    const pub = publishStalling(fixturePath('small'), rx.url, { stallAtMs: 1000 });
     await pub.stalled;
     // Let what was written drain to the socket, then watch the counters.
     let before = await clientTcpStats(rx.port);
@@ -232,7 +218,7 @@ describe.skipIf(!haveFfmpeg)('misbehaving clients', () => {
 
   it.skipIf(!haveSs || !haveGst)('freeze() on a realtime GStreamer publish keeps the connection open without sending', async () => {
     const rx = await listenWithFfprobe();
-    const pub = publishWithGstreamer(fixture('small'), rx.url, { chunkSize: 4096, realtime: true });
+    const pub = publishWithGstreamer(fixturePath('small'), rx.url, { chunkSize: 4096, realtime: true });
     await new Promise((r) => setTimeout(r, 1000));
     const thaw = freeze(pub);
     await new Promise((r) => setTimeout(r, 300)); // let the socket buffer drain

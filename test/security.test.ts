@@ -2,35 +2,20 @@
 // timeouts. A turned-away connection gets no session and no packet, and the
 // listener goes on; every publisher let in afterwards is received frame-accurately.
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AuthorizeRequest, Packet, RtmpIngest } from '../lib/index.js';
-import { expectSamePackets } from './helpers/compare.js';
+import type { AuthorizeRequest } from '../lib/index.js';
+import { expectReferencePrefix, expectSamePackets } from './helpers/compare.js';
 import { expectFrameAccuratePublish, fixturePath, nextSession, reference, startIngest } from './helpers/ingest.js';
-import { killAllChildren } from './helpers/process.js';
 import { destroyRawClients, publishStalling, publishWithFfmpeg, rawTcpClient, requireTool } from './helpers/publishers.js';
 import { recordEvents, sleep, waitUntil, within } from './helpers/record.js';
-import type { RefPacket } from './helpers/reference.js';
 
 const haveFfmpeg = requireTool('ffmpeg') && requireTool('ffprobe');
 
-const ingests = new Set<RtmpIngest>();
-afterEach(async () => {
-  destroyRawClients();
-  await Promise.all([...ingests].map((i) => i.close()));
-  ingests.clear();
-  await killAllChildren();
-});
-
-async function listenOn(opts: Parameters<typeof startIngest>[0] = {}) {
-  const started = await startIngest(opts);
-  ingests.add(started.ingest);
-  return started;
-}
-
-
+// Ingests and publishers are closed and killed when each test ends (startIngest, spawnTracked); raw TCP clients are not.
+afterEach(destroyRawClients);
 
 describe.skipIf(!haveFfmpeg)('stream key', () => {
   it("a wrong key is rejected ('stream-key', with the key it sent): no session, no packet; the right key then gets in", async () => {
-    const { ingest, url, port } = await listenOn();
+    const { ingest, url, port } = await startIngest();
     const rec = recordEvents(ingest);
     const wrong = publishWithFfmpeg(fixturePath('small'), `rtmp://127.0.0.1:${port}/live/wrongkey`);
     await waitUntil(() => rec.count('rejected') === 1, "'rejected'", 15_000);
@@ -47,7 +32,7 @@ describe.skipIf(!haveFfmpeg)('stream key', () => {
   });
 
   it('a key that only shares a prefix, or differs in case, is rejected too', async () => {
-    const { ingest, port } = await listenOn({ streamKey: 'secret' });
+    const { ingest, port } = await startIngest({ streamKey: 'secret' });
     const rec = recordEvents(ingest);
     for (const key of ['secre', 'secret2', 'SECRET']) {
       const pub = publishWithFfmpeg(fixturePath('small'), `rtmp://127.0.0.1:${port}/live/${key}`);
@@ -70,9 +55,9 @@ describe.skipIf(!haveFfmpeg)('long stream keys', () => {
   // (a coded error naming the option) or work; it must not make every publisher fail.
   it.each([[127], [128], [200]])('a %i-character key works, or is refused when the ingest is made', async (n) => {
     const key = 'k'.repeat(n);
-    let started: Awaited<ReturnType<typeof listenOn>>;
+    let started: Awaited<ReturnType<typeof startIngest>>;
     try {
-      started = await listenOn({ streamKey: key });
+      started = await startIngest({ streamKey: key });
     } catch (err) {
       // Refused up front: by the constructor (TypeError naming options.streamKey) or by listen().
       expect(err).toBeInstanceOf(Error);
@@ -101,7 +86,7 @@ describe.skipIf(!haveFfmpeg)('authorize', () => {
   it("returning false: 'unauthorized', no session; it is asked with app, streamKey and remoteAddress", async () => {
     const asked: AuthorizeRequest[] = [];
     let allow = false;
-    const { ingest, url } = await listenOn({
+    const { ingest, url } = await startIngest({
       authorize: (req) => {
         asked.push(req);
         return allow;
@@ -129,7 +114,7 @@ describe.skipIf(!haveFfmpeg)('authorize', () => {
 
   it('is not asked about a publisher with the wrong key', async () => {
     let asked = 0;
-    const { ingest, port } = await listenOn({ authorize: () => (asked++, true) });
+    const { ingest, port } = await startIngest({ authorize: () => (asked++, true) });
     const rec = recordEvents(ingest);
     const pub = publishWithFfmpeg(fixturePath('small'), `rtmp://127.0.0.1:${port}/live/nope`);
     await within(pub.exited, 10_000, 'the publisher exiting');
@@ -140,7 +125,7 @@ describe.skipIf(!haveFfmpeg)('authorize', () => {
 
   it('async, resolving true after a while: accepted and frame-accurate', async () => {
     let asked = 0;
-    const { ingest, url } = await listenOn({
+    const { ingest, url } = await startIngest({
       authorize: async (req) => {
         asked++;
         await sleep(300);
@@ -155,7 +140,7 @@ describe.skipIf(!haveFfmpeg)('authorize', () => {
 
   it("async, resolving false or rejecting: 'unauthorized' (with the error); the listener goes on", async () => {
     let call = 0;
-    const { ingest, url } = await listenOn({
+    const { ingest, url } = await startIngest({
       authorize: async () => {
         call++;
         await sleep(50);
@@ -180,7 +165,7 @@ describe.skipIf(!haveFfmpeg)('authorize', () => {
 
   it("never answering: 'unauthorized' with ERR_AUTHORIZE_TIMEOUT after handshakeTimeoutMs", async () => {
     let call = 0;
-    const { ingest, url } = await listenOn({
+    const { ingest, url } = await startIngest({
       handshakeTimeoutMs: 500,
       authorize: () => (++call === 1 ? new Promise<boolean>(() => {}) : true),
     });
@@ -199,7 +184,7 @@ describe.skipIf(!haveFfmpeg)('authorize', () => {
 
 describe.skipIf(!haveFfmpeg)('handshake timeout', () => {
   it("a TCP client that sends nothing is dropped ('handshake-timeout'); a real publisher then gets in", async () => {
-    const { ingest, url } = await listenOn({ handshakeTimeoutMs: 500 });
+    const { ingest, url } = await startIngest({ handshakeTimeoutMs: 500 });
     const rec = recordEvents(ingest);
     const client = await rawTcpClient(ingest.address()!.port);
     const localPort = client.socket.localPort;
@@ -217,7 +202,7 @@ describe.skipIf(!haveFfmpeg)('handshake timeout', () => {
   });
 
   it('a publisher that connects while a silent client holds the handshake waits and gets in after the timeout', async () => {
-    const { ingest, url } = await listenOn({ handshakeTimeoutMs: 500 });
+    const { ingest, url } = await startIngest({ handshakeTimeoutMs: 500 });
     const rec = recordEvents(ingest);
     const client = await rawTcpClient(ingest.address()!.port);
     await waitUntil(() => rec.count('connection') === 1, "the silent client's 'connection'", 5000);
@@ -244,7 +229,7 @@ describe.skipIf(!haveFfmpeg)('handshake timeout', () => {
 describe.skipIf(!haveFfmpeg)('idle timeout', () => {
   it("a publisher that stalls with its socket open is dropped ('idle-timeout', ETIMEDOUT) with every packet before the stall delivered", async () => {
     const stallAtMs = 1000;
-    const { ingest, url } = await listenOn({ idleTimeoutMs: 800 });
+    const { ingest, url } = await startIngest({ idleTimeoutMs: 800 });
     const received = nextSession(ingest, 30_000);
     const pub = publishStalling(fixturePath('small'), url, { stallAtMs });
     const { packets, end } = await received;
@@ -255,7 +240,7 @@ describe.skipIf(!haveFfmpeg)('idle timeout', () => {
 
     const ref = await reference('small');
     const beforeStall = ref.filter((p) => (p.dts ?? 0) < stallAtMs);
-    expectPrefix(packets, ref, 'stalled publisher');
+    expectReferencePrefix(packets, ref, 'stalled publisher');
     // ffmpeg's interleaving queue holds back the last one or two packets (helpers README).
     expect(packets.length).toBeGreaterThanOrEqual(beforeStall.length - 2);
     expect(packets.length).toBeLessThanOrEqual(beforeStall.length);
@@ -263,8 +248,3 @@ describe.skipIf(!haveFfmpeg)('idle timeout', () => {
     await expectFrameAccuratePublish(ingest, url, 'small', 'after an idle timeout');
   });
 });
-
-function expectPrefix(received: readonly Packet[], ref: readonly RefPacket[], label: string): void {
-  expect(received.length, `${label}: more packets than the reference`).toBeLessThanOrEqual(ref.length);
-  expectSamePackets(received, ref.slice(0, received.length), { label, interleaving: true });
-}

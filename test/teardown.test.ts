@@ -9,6 +9,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuiltPackage, spawnNodeChild, type ChildMessage, type NodeChild } from './helpers/child.js';
 import { expectSamePackets } from './helpers/compare.js';
 import { fixturePath, reference } from './helpers/ingest.js';
+import type { RefPacket } from './helpers/reference.js';
 import { killAllChildren, waitForExit } from './helpers/process.js';
 import { publishWithFfmpeg, requireTool } from './helpers/publishers.js';
 import { sleep, within } from './helpers/record.js';
@@ -29,20 +30,9 @@ const urlFor = (port: number) => `rtmp://127.0.0.1:${port}/live/key`;
 const portOf = (m: ChildMessage) => m.port as number;
 const isType = (type: string) => (m: ChildMessage) => m.type === type;
 
-/** The child's 'packet' messages as comparable packets. */
-function childPackets(child: NodeChild) {
-  return child.messages
-    .filter(isType('packet'))
-    .map((m) => ({
-      streamIndex: m.streamIndex as number,
-      type: m.ptype as 'video' | 'audio' | 'data',
-      pts: m.pts as number | null,
-      dts: m.dts as number | null,
-      duration: m.duration as number,
-      keyframe: m.keyframe as boolean,
-      size: m.size as number,
-      hash: m.hash as string,
-    }));
+/** The packets the child reported (config `packets`). */
+function childPackets(child: NodeChild): RefPacket[] {
+  return child.messages.filter(isType('packet')).map((m) => m.packet as RefPacket);
 }
 
 function expectNoCrashOutput(child: NodeChild): void {

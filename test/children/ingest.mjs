@@ -15,9 +15,9 @@
 //   dropReference     keep no reference to the ingest (only its own handlers and a WeakRef)
 //   gc                call global.gc() (needs --expose-gc) after listen and on every session event
 //   exitWhenEnded     process.exit(0) once a session has ended (after reporting it)
-//   packets           report every packet (with the sha256 of its data)
-import { createHash } from 'node:crypto';
+//   packets           report every packet (helpers/packet-record.mjs: its fields and the sha256 of its data)
 import { RtmpIngest } from '../../dist/index.mjs';
+import { packetRecord } from '../helpers/packet-record.mjs';
 
 const config = JSON.parse(process.argv[2] ?? '{}');
 const say = (msg) => process.stdout.write(`${JSON.stringify(msg)}\n`);
@@ -47,20 +47,7 @@ async function start() {
     collect();
     session.on('packet', (p) => {
       packets++;
-      if (config.packets) {
-        say({
-          type: 'packet',
-          n: packets,
-          streamIndex: p.streamIndex,
-          ptype: p.type,
-          pts: Number.isNaN(p.pts) ? null : p.pts,
-          dts: Number.isNaN(p.dts) ? null : p.dts,
-          duration: p.duration,
-          keyframe: p.keyframe,
-          size: p.size,
-          hash: `SHA256:${createHash('sha256').update(p.data).digest('hex')}`,
-        });
-      }
+      if (config.packets) say({ type: 'packet', n: packets, packet: packetRecord(p) });
       if (config.exitAfterPackets !== undefined && packets === config.exitAfterPackets) {
         say({ type: 'exiting', packets });
         process.exit(0);

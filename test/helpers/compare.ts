@@ -224,3 +224,15 @@ export function expectSamePackets(received: readonly ComparablePacket[], referen
     throw new Error(`${head}received packets differ from the reference:\n${problems.join('\n')}`);
   }
 }
+
+/**
+ * For a session cut short (closed, killed, corrupted, stalled): the received
+ * packets are the reference's first packets, each equal to the reference
+ * packet at the same position, cross-stream order included.
+ */
+export function expectReferencePrefix(received: readonly ComparablePacket[], reference: readonly ComparablePacket[], label: string): void {
+  if (received.length > reference.length) {
+    throw new Error(`${label}: received ${received.length} packets, more than the reference's ${reference.length}`);
+  }
+  expectSamePackets(received, reference.slice(0, received.length), { label, interleaving: true });
+}

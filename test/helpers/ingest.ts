@@ -2,11 +2,11 @@
 import { expect, onTestFinished } from 'vitest';
 import { RtmpIngest, type IngestSession, type Packet, type RtmpIngestOptions, type SessionEndEvent } from '../../lib/index.js';
 import { expectSamePackets } from './compare.js';
-import { gstreamerReference, publishWithFfmpeg } from './publishers.js';
+import { fixturePath, reference } from './fixtures.js';
+import { publishWithFfmpeg } from './publishers.js';
 import { within } from './record.js';
-import { probePackets, type RefPacket } from './reference.js';
 
-export const fixturePath = (name: string): string => new URL(`../fixtures/${name}.flv`, import.meta.url).pathname;
+export { fixturePath, reference, referenceOf } from './fixtures.js';
 
 export interface Received {
   session: IngestSession;
@@ -14,18 +14,26 @@ export interface Received {
   end: SessionEndEvent;
 }
 
-/** Listens on 127.0.0.1 (free port) and resolves the URL a publisher should use. */
-export async function startIngest(
-  opts: Partial<RtmpIngestOptions> = {},
-): Promise<{ ingest: RtmpIngest; url: string; port: number }> {
-  const ingest = new RtmpIngest({ url: 'rtmp://127.0.0.1:0/live/key', ...opts });
-  // Like spawnTracked's children: closed when the test ends (close() is
-  // idempotent); outside a test the caller's hooks must close it.
+/**
+ * `new RtmpIngest(opts)`, closed when the test that made it ends (close() is
+ * idempotent), like spawnTracked's children; outside a test the caller's
+ * hooks must close it.
+ */
+export function newIngest(opts: RtmpIngestOptions): RtmpIngest {
+  const ingest = new RtmpIngest(opts);
   try {
     onTestFinished(() => ingest.close());
   } catch {
     /* not inside a test */
   }
+  return ingest;
+}
+
+/** Listens on 127.0.0.1 (free port) and resolves the URL a publisher should use. Closed when the test ends. */
+export async function startIngest(
+  opts: Partial<RtmpIngestOptions> = {},
+): Promise<{ ingest: RtmpIngest; url: string; port: number }> {
+  const ingest = newIngest({ url: 'rtmp://127.0.0.1:0/live/key', ...opts });
   const { port } = await ingest.listen();
   const key = opts.streamKey ?? new URL(opts.url ?? 'rtmp://127.0.0.1:0/live/key').pathname.split('/').pop();
   return { ingest, port, url: `rtmp://127.0.0.1:${port}/live/${key}` };
@@ -55,17 +63,6 @@ export function once<T>(emitter: { once(event: string, fn: (v: T) => void): unkn
     });
   });
 }
-
-const referenceCache = new Map<string, Promise<RefPacket[]>>();
-/** A file's packets as ffprobe reads them (or as GStreamer's flvmux rewrites them), cached per test file. */
-export function referenceOf(file: string, via: 'file' | 'gstreamer' = 'file'): Promise<RefPacket[]> {
-  const key = `${via}:${file}`;
-  if (!referenceCache.has(key)) referenceCache.set(key, via === 'file' ? probePackets(file) : gstreamerReference(file));
-  return referenceCache.get(key)!;
-}
-
-/** Fixture `name`'s reference packets (referenceOf its file). */
-export const reference = (name: string, via: 'file' | 'gstreamer' = 'file'): Promise<RefPacket[]> => referenceOf(fixturePath(name), via);
 
 /** A complete ffmpeg publish of fixture `name` through the ingest, compared with the fixture. */
 export async function expectFrameAccuratePublish(ingest: RtmpIngest, url: string, name: string, label: string): Promise<void> {

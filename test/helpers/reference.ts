@@ -1,7 +1,6 @@
 // Reference packets: what libavformat's own demuxer (via ffprobe) reads from a
 // file or stream, per packet, with a hash of the packet data.
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 
 const execFileAsync = promisify(execFile);
@@ -31,10 +30,8 @@ export interface RefStream {
   extradataHash: string | null;
 }
 
-/** Hash of packet bytes, exactly as ffprobe's -show_data_hash sha256 prints it. */
-export function packetHash(buf: Uint8Array): string {
-  return `SHA256:${createHash('sha256').update(buf).digest('hex')}`;
-}
+// Hash of packet bytes, exactly as ffprobe's -show_data_hash sha256 prints it.
+export { packetHash } from './packet-record.mjs';
 
 export function toPacketType(codecType: string | undefined): PacketType {
   return codecType === 'video' || codecType === 'audio' ? codecType : 'data';

@@ -11,6 +11,7 @@
 // then up to chunkSize payload bytes. Set Chunk Size (type 1) from the client
 // changes chunkSize after its message completes.
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { onTestFinished } from 'vitest';
 
 export type Corruption =
   /** One complete Set Chunk Size message with size 0 (FFmpeg: "Incorrect chunk size", AVERROR_INVALIDDATA); forwarding stops, the connection stays open. */
@@ -253,14 +254,17 @@ export async function startCorruptingProxy(opts: CorruptingProxyOptions): Promis
     server.listen(0, '127.0.0.1', () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  return {
-    port,
-    corrupted: corruptedPromise,
-    report,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    }));
+  // Like spawnTracked's children: closed when the test that started it ends.
+  try {
+    onTestFinished(close);
+  } catch {
+    /* not inside a test: the caller closes it */
+  }
+  return { port, corrupted: corruptedPromise, report, close };
 }
