@@ -2,9 +2,10 @@
 // timeouts. A turned-away connection gets no session and no packet, and the
 // listener goes on; every publisher let in afterwards is received frame-accurately.
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AuthorizeRequest } from '../lib/index.js';
+import { RtmpIngest, type AuthorizeRequest } from '../lib/index.js';
 import { expectReferencePrefix, expectSamePackets } from './helpers/compare.js';
-import { expectFrameAccuratePublish, fixturePath, nextSession, reference, startIngest } from './helpers/ingest.js';
+import { expectFrameAccuratePublish, fixturePath, newIngest, nextSession, reference, startIngest } from './helpers/ingest.js';
+import { spawnTracked } from './helpers/process.js';
 import { destroyRawClients, publishStalling, publishWithFfmpeg, rawTcpClient, requireTool } from './helpers/publishers.js';
 import { recordEvents, sleep, waitUntil, within } from './helpers/record.js';
 
@@ -48,37 +49,70 @@ describe.skipIf(!haveFfmpeg)('stream key', () => {
   });
 });
 
+// README "Limits": a stream key is at most 1023 bytes (FFmpeg's server reads the publish command's
+// stream name into 1024 bytes since patch 0005; it was 128); a longer one is refused when the
+// options are checked, so no publisher can be turned away for a key the options accepted.
 describe.skipIf(!haveFfmpeg)('long stream keys', () => {
-  // The options accept any non-empty string as the key. FFmpeg's RTMP server reads the publish
-  // command's stream name into a 128-byte buffer and fails the publish ("Unable to parse stream
-  // name - name too long?") for 128 bytes or more. Such a key must either be refused up front
-  // (a coded error naming the option) or work; it must not make every publisher fail.
-  it.each([[127], [128], [200]])('a %i-character key works, or is refused when the ingest is made', async (n) => {
+  // The ffmpeg CLI cuts a URL's path at 1023 characters, '/live/' included (it would send
+  // 1017 bytes of a longer key), so this publisher passes the key with -rtmp_playpath.
+  const publishWithKey = (port: number, key: string) =>
+    spawnTracked('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-i', fixturePath('small'),
+      '-map', '0', '-c', 'copy', '-rtmp_playpath', key, '-f', 'flv', `rtmp://127.0.0.1:${port}/live`]);
+
+  it.each([
+    [127, 'options.streamKey'],
+    [128, 'options.streamKey'],
+    [1023, 'options.streamKey'],
+    [1023, 'the URL'],
+  ] as const)('a %i-byte key in %s: a publisher with it gets a session and is received frame-accurately', async (n, where) => {
     const key = 'k'.repeat(n);
-    let started: Awaited<ReturnType<typeof startIngest>>;
-    try {
-      started = await startIngest({ streamKey: key });
-    } catch (err) {
-      // Refused up front: by the constructor (TypeError naming options.streamKey) or by listen().
-      expect(err).toBeInstanceOf(Error);
-      expect(['ERR_INVALID_ARG_VALUE', 'ERR_INVALID_URL']).toContain((err as { code?: unknown }).code);
-      expect((err as Error).message).toMatch(/streamKey|key/);
-      return;
-    }
-    const { ingest, url } = started;
+    const { ingest, port } = await startIngest(where === 'the URL' ? { url: `rtmp://127.0.0.1:0/live/${key}` } : { streamKey: key });
     const outcome = new Promise<string>((resolve) => {
       ingest.once('session', () => resolve('session'));
-      ingest.once('rejected', (r) => resolve(`rejected: ${r.reason} (${(r.error as { code?: string } | undefined)?.code}: ${r.error?.message})`));
+      ingest.once('rejected', (r) =>
+        resolve(`rejected: ${r.reason}, key of ${r.streamKey?.length} bytes (${(r.error as { code?: string } | undefined)?.code}: ${r.error?.message})`));
     });
     const received = nextSession(ingest, 30_000);
     received.catch(() => {}); // no session when rejected: reported through `outcome`
-    const pub = publishWithFfmpeg(fixturePath('small'), url);
-    const result = await within(outcome, 30_000, 'a session or a rejection');
-    expect(result, `a publisher using the configured ${n}-character key`).toBe('session');
-    const { packets, end } = await received;
+    const pub = publishWithKey(port, key);
+    expect(await within(outcome, 30_000, 'a session or a rejection'), `a publisher with the configured ${n}-byte key`).toBe('session');
+    const { session, packets, end } = await received;
     expect((await within(pub.exited, 15_000, 'the publisher exiting')).code, pub.stderr()).toBe(0);
+    expect(session.streamKey).toBe(key);
     expect(end).toEqual({ reason: 'eof' });
-    expectSamePackets(packets, await reference('small'), { label: `${n}-character key`, interleaving: true });
+    expectSamePackets(packets, await reference('small'), { label: `${n}-byte key`, interleaving: true });
+  });
+});
+
+describe('a stream key over 1023 bytes', () => {
+  const url = 'rtmp://127.0.0.1:0/live/key';
+  const refusal = (key: string): unknown => {
+    try {
+      new RtmpIngest({ url, streamKey: key });
+    } catch (e) {
+      return e;
+    }
+    return undefined;
+  };
+
+  it('as options.streamKey: the constructor throws a TypeError naming it (bytes of UTF-8 count, not characters)', () => {
+    for (const key of ['k'.repeat(1024), 'é'.repeat(512)]) {
+      const thrown = refusal(key);
+      expect(thrown, `${key.length} characters, ${Buffer.byteLength(key)} bytes`).toBeInstanceOf(TypeError);
+      expect(thrown).toMatchObject({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining('options.streamKey') });
+    }
+    // 1023 bytes in 512 characters: accepted.
+    expect(refusal(`${'é'.repeat(511)}k`)).toBeUndefined();
+  });
+
+  it('in the URL (percent-decoded): listen() rejects with ERR_INVALID_URL; 1023 bytes listen', async () => {
+    for (const key of ['k'.repeat(1024), '%C3%A9'.repeat(512)]) {
+      const ingest = newIngest({ url: `rtmp://127.0.0.1:0/live/${key}` });
+      await expect(ingest.listen(), key.slice(0, 12)).rejects.toMatchObject({ code: 'ERR_INVALID_URL', message: expect.stringContaining('1023 bytes') });
+      expect(ingest.listening).toBe(false);
+    }
+    const ingest = newIngest({ url: `rtmp://127.0.0.1:0/live/${'%C3%A9'.repeat(511)}k` });
+    await expect(ingest.listen()).resolves.toMatchObject({ port: expect.any(Number) });
   });
 });
 
