@@ -184,7 +184,10 @@ describe.skipIf(!haveFfmpeg)('a publisher killed mid-stream (SIGKILL)', () => {
 describe.skipIf(!haveFfmpeg)('backpressure', () => {
   const HWM = 256 * 1024;
 
-  /** Consumes the next session with `for await`, sleeping `sleepMs` after the first packet; samples stats meanwhile. */
+  /**
+   * Consumes the next session with `for await`, sleeping `sleepMs` after the first packet (that
+   * sleep is the slow consumer under test, not a wait for something); samples stats meanwhile.
+   */
   function slowConsumer(ingest: RtmpIngest, sleepMs: number, onWake: () => void) {
     return new Promise<{ packets: Packet[]; atWake: { bytes: number; packets: number }; maxBuffered: number; endReason: string | undefined }>(
       (resolve, reject) => {
@@ -228,6 +231,7 @@ describe.skipIf(!haveFfmpeg)('backpressure', () => {
 
     // While the consumer slept, the reader stopped: what reached JS is about the high-water mark,
     // far from the whole file (without backpressure a fast local publish is entirely read in 500 ms).
+    // A negative check: the reader read no further during those 500 ms.
     expect(atWake.packets).toBeLessThan(ref.length);
     expect(atWake.bytes).toBeLessThanOrEqual(HWM + 2 * maxPacket);
     expect(maxBuffered).toBeLessThanOrEqual(HWM + maxPacket);
@@ -248,14 +252,22 @@ describe.skipIf(!haveFfmpeg)('backpressure', () => {
   it('close() while a for-await consumer is held back: its loop still finishes, with a prefix of what was sent', async () => {
     const { ingest, url } = await startIngest({ highWaterMarkBytes: HWM });
     const ref = await reference('hd720');
+    let woke = false;
     let closed: Promise<void> | undefined;
-    ingest.once('session', () => {
-      setTimeout(() => {
-        closed = ingest.close();
-      }, 200);
+    // close() once the reader is held back: more than highWaterMarkBytes delivered and not consumed.
+    const heldBack = new Promise<boolean>((resolve, reject) => {
+      ingest.once('session', (session) => {
+        waitUntil(() => session.stats.bufferedBytes > HWM, 'the reader to be held at the high-water mark', 10_000).then(() => {
+          closed = ingest.close();
+          resolve(woke);
+        }, reject);
+      });
     });
-    const consumed = slowConsumer(ingest, 500, () => {});
+    const consumed = slowConsumer(ingest, 500, () => {
+      woke = true;
+    });
     publishWithFfmpeg(fixturePath('hd720'), url);
+    expect(await within(heldBack, 10_000, 'the reader being held back'), 'the consumer was still asleep at close()').toBe(false);
     const { packets, endReason } = await within(consumed, 10_000, "the held-back consumer's loop finishing after close()");
     await within(closed!, 1000, 'close() resolving');
     expect(endReason).toBe('closed');

@@ -19,7 +19,7 @@ import {
   requireTool,
   type Publisher,
 } from './helpers/publishers.js';
-import { recordEvents, sleep, waitUntil, within } from './helpers/record.js';
+import { loopIteration, recordEvents, waitUntil, within } from './helpers/record.js';
 import type { RefPacket } from './helpers/reference.js';
 
 const haveFfmpeg = requireTool('ffmpeg') && requireTool('ffprobe');
@@ -88,8 +88,8 @@ describe.skipIf(!haveFfmpeg)('keepAlive: false', () => {
     expect(ingest.closed).toBe(true);
     expect(ingest.listening).toBe(false);
     expect(ingest.address()).toBeNull();
-    await ingest.close(); // still fine
-    await sleep(100);
+    await ingest.close(); // still fine, and queues no second 'close'
+    await loopIteration();
     expect(closes).toBe(1);
 
     // Nobody listens any more: TCP and a real publisher are refused.
@@ -116,6 +116,17 @@ describe.skipIf(!haveFfmpeg)('keepAlive: false, turned-away connections', () => 
 });
 
 describe.skipIf(!haveFfmpeg)('close()', () => {
+  /**
+   * After 'close', whatever could still arrive is already in flight: close() stops the native
+   * listener synchronously (its event queue closed, its thread joined, so it produces nothing
+   * more) and clears the ingest's timers. Its socket leaving the kernel's LISTEN table is the
+   * sign the listener is gone; one loop iteration then runs every callback already queued.
+   */
+  async function listenerGone(port: number): Promise<void> {
+    await waitUntil(() => !listeningPorts().has(port), `port ${port} to stop listening`, 1000);
+    await loopIteration();
+  }
+
   async function closeAndCheck(ingest: RtmpIngest, rec: ReturnType<typeof recordEvents>, port: number): Promise<void> {
     const t0 = performance.now();
     const first = ingest.close();
@@ -124,7 +135,7 @@ describe.skipIf(!haveFfmpeg)('close()', () => {
     const elapsed = performance.now() - t0;
     expect(elapsed).toBeLessThan(1000);
     await ingest.close(); // and again, after it has closed
-    await sleep(300); // anything that would still trickle in
+    await listenerGone(port);
     expect(rec.count('close', 'ingest')).toBe(1);
     expect(rec.afterClose(), `events after 'close': ${rec.afterClose().map((e) => e.name).join(', ')}`).toEqual([]);
     expect(rec.events.at(-1)).toMatchObject({ source: 'ingest', name: 'close' });
@@ -140,7 +151,7 @@ describe.skipIf(!haveFfmpeg)('close()', () => {
   it('while listening, with no publisher', async () => {
     const { ingest, port } = await startIngest();
     const rec = recordEvents(ingest);
-    await sleep(50);
+    await waitUntil(() => rec.count('listening') === 1, "'listening'", 1000);
     await closeAndCheck(ingest, rec, port);
     expect(rec.names()).toEqual(['listening', 'close']);
   });
@@ -159,12 +170,14 @@ describe.skipIf(!haveFfmpeg)('close()', () => {
   it('while an async authorize is pending: no verdict or rejection after it', async () => {
     let asked = 0;
     let answer: ((v: boolean) => void) | undefined;
+    let verdict: Promise<boolean> | undefined;
     const { ingest, port, url } = await startIngest({
       authorize: () => {
         asked++;
-        return new Promise<boolean>((r) => {
+        verdict = new Promise<boolean>((r) => {
           answer = r;
         });
+        return verdict;
       },
     });
     const rec = recordEvents(ingest);
@@ -172,7 +185,9 @@ describe.skipIf(!haveFfmpeg)('close()', () => {
     await waitUntil(() => asked === 1, 'the authorize call', 15_000);
     await closeAndCheck(ingest, rec, port);
     answer!(true); // too late: nothing may come of it
-    await sleep(100);
+    // The ingest's reaction to the verdict was queued when authorize returned, before this await's.
+    await verdict;
+    await loopIteration();
     expect(rec.afterClose()).toEqual([]);
     expect(rec.names()).toEqual(['listening', 'connection', 'close']);
     await within(pub.exited, 10_000, 'the publisher exiting');
@@ -187,7 +202,7 @@ describe.skipIf(!haveFfmpeg)('close()', () => {
     await waitUntil(() => (rec.packets.get(session.id)?.length ?? 0) >= 10, '10 packets', 15_000);
     controller.abort();
     await waitUntil(() => rec.count('close') === 1, "'close'", 1000);
-    await sleep(200);
+    await listenerGone(port);
     expect(rec.ends.get(session.id)).toEqual({ reason: 'closed' });
     expect(rec.afterClose()).toEqual([]);
     await expect(ingest.listen()).rejects.toMatchObject({ code: 'ABORT_ERR' });
@@ -249,8 +264,8 @@ describe.skipIf(!haveFfmpeg)('one publisher at a time', () => {
     const gate = new Promise<void>((r) => {
       release = r;
     });
-    let holding!: () => void;
-    const held = new Promise<void>((r) => {
+    let holding!: (session: IngestSession) => void;
+    const held = new Promise<IngestSession>((r) => {
       holding = r;
     });
     const consumed = new Promise<{ packets: Packet[]; reason: string | undefined }>((resolve, reject) => {
@@ -260,7 +275,7 @@ describe.skipIf(!haveFfmpeg)('one publisher at a time', () => {
           for await (const p of session) {
             packets.push(p);
             if (packets.length === 1) {
-              holding();
+              holding(session);
               await gate; // the consumer does not pull until the test lets it
             }
           }
@@ -270,8 +285,9 @@ describe.skipIf(!haveFfmpeg)('one publisher at a time', () => {
     });
     const a = publishWithFfmpeg(fixturePath('hd720'), url);
     try {
-      await within(held, 15_000, 'the first packet');
-      await sleep(300); // the reader fills up to the high-water mark and waits
+      const session = await within(held, 15_000, 'the first packet');
+      // The reader stops once more than highWaterMarkBytes are delivered and not consumed.
+      await waitUntil(() => session.stats.bufferedBytes > 64 * 1024, 'the reader to be held at the high-water mark', 15_000);
       const b = publishWithFfmpeg(fixturePath('small'), url);
       const bExit = await within(b.exited, 2000, 'the second publisher being refused while the reader is held back');
       expect(bExit.code).not.toBe(0);

@@ -9,8 +9,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FIXTURES, publishCases } from './helpers/cases.js';
 import { diffPackets, expectSamePackets } from './helpers/compare.js';
 import { fixturePath, reference } from './helpers/fixtures.js';
-import { clientTcpStats } from './helpers/net.js';
-import { killAllChildren } from './helpers/process.js';
+import { clientTcpStats, waitForTcpStats, type TcpStats } from './helpers/net.js';
+import { killAllChildren, processState } from './helpers/process.js';
 import {
   GST_PUBLISH_ELEMENTS,
   destroyRawClients,
@@ -23,6 +23,7 @@ import {
   type Publisher,
 } from './helpers/publishers.js';
 import { listenWithFfmpeg, listenWithFfprobe } from './helpers/receivers.js';
+import { sleep, waitUntil } from './helpers/record.js';
 import { packetHash, probePackets, probeStreams, type RefPacket } from './helpers/reference.js';
 
 const execFileAsync = promisify(execFile);
@@ -35,6 +36,8 @@ afterEach(async () => {
   destroyRawClients();
   await killAllChildren();
 });
+
+const sameCounters = (a: TcpStats, b: TcpStats): boolean => a.bytesSent === b.bytesSent && a.bytesReceived === b.bytesReceived;
 
 async function expectCleanExit(pub: Publisher): Promise<void> {
   const info = await pub.exited;
@@ -184,7 +187,7 @@ describe.skipIf(!haveFfmpeg)('misbehaving clients', () => {
   it('rawTcpClient connects and sends nothing; the RTMP listener sends nothing either', async () => {
     const rx = await listenWithFfprobe({ listenTimeoutSec: 10 });
     const client = await rawTcpClient(rx.port);
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500); // a negative check: within 500 ms the listener sends nothing (it waits for C0/C1)
     expect(client.socket.bytesWritten).toBe(0);
     expect(client.socket.readyState).toBe('open');
     client.destroy();
@@ -197,16 +200,14 @@ describe.skipIf(!haveFfmpeg)('misbehaving clients', () => {
     const rx = await listenWithFfprobe();
     const pub = publishStalling(fixturePath('small'), rx.url, { stallAtMs: 1000 });
     await pub.stalled;
-    // Let what was written drain to the socket, then watch the counters.
-    let before = await clientTcpStats(rx.port);
-    for (let i = 0; i < 40 && (!before || before.bytesSent < 10_000); i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      before = await clientTcpStats(rx.port);
-    }
-    await new Promise((r) => setTimeout(r, 300));
-    before = await clientTcpStats(rx.port);
-    expect(before?.bytesSent).toBeGreaterThan(10_000);
-    await new Promise((r) => setTimeout(r, 1500));
+    // ffmpeg has sent what it was given: over 10 kB, all of it acknowledged, the counters still.
+    const before = await waitForTcpStats(
+      rx.port,
+      (s, prev) => s.bytesSent > 10_000 && s.sendQueue === 0 && prev !== undefined && sameCounters(s, prev),
+      'the head of the stream to be sent and acknowledged',
+      { intervalMs: 100 },
+    );
+    await sleep(1500); // a negative check: while stalled, not a byte either way
     const after = await clientTcpStats(rx.port);
     expect(after).toEqual(before); // still established, not a byte more either way
     expect(pub.child.exitCode).toBeNull();
@@ -219,12 +220,13 @@ describe.skipIf(!haveFfmpeg)('misbehaving clients', () => {
   it.skipIf(!haveSs || !haveGst)('freeze() on a realtime GStreamer publish keeps the connection open without sending', async () => {
     const rx = await listenWithFfprobe();
     const pub = publishWithGstreamer(fixturePath('small'), rx.url, { chunkSize: 4096, realtime: true });
-    await new Promise((r) => setTimeout(r, 1000));
+    await waitForTcpStats(rx.port, (s) => s.bytesSent > 10_000, 'the realtime publish to be under way');
     const thaw = freeze(pub);
-    await new Promise((r) => setTimeout(r, 300)); // let the socket buffer drain
-    const before = await clientTcpStats(rx.port);
-    expect(before?.bytesSent).toBeGreaterThan(10_000);
-    await new Promise((r) => setTimeout(r, 1500));
+    // Stopped, it writes nothing more; what it wrote before drains from the socket.
+    await waitUntil(() => processState(pub.child.pid!) === 'T', 'the publisher to be stopped', 5000);
+    const before = await waitForTcpStats(rx.port, (s) => s.sendQueue === 0, 'the send queue to drain');
+    expect(before.bytesSent).toBeGreaterThan(10_000);
+    await sleep(1500); // a negative check: while frozen, not a byte either way
     expect(await clientTcpStats(rx.port)).toEqual(before);
     thaw();
     await expectCleanExit(pub);

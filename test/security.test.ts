@@ -22,7 +22,7 @@ describe.skipIf(!haveFfmpeg)('stream key', () => {
     await waitUntil(() => rec.count('rejected') === 1, "'rejected'", 15_000);
     // Its exit code says nothing: a fast publisher may have written the whole file into socket buffers.
     await within(wrong.exited, 10_000, 'the rejected publisher exiting');
-    await sleep(200);
+    await sleep(200); // a negative check: nothing (no session, no second connection) follows the rejection
     const rejected = rec.events.find((e) => e.name === 'rejected')!.value;
     expect(rejected).toMatchObject({ reason: 'stream-key', app: 'live', streamKey: 'wrongkey', remoteAddress: '127.0.0.1' });
     expect(rec.sessions).toHaveLength(0);
@@ -162,7 +162,7 @@ describe.skipIf(!haveFfmpeg)('authorize', () => {
     const { ingest, url } = await startIngest({
       authorize: async (req) => {
         asked++;
-        await sleep(300);
+        await sleep(300); // a slow authorize (the scenario)
         return req.streamKey === 'key' && req.remoteAddress === '127.0.0.1';
       },
     });

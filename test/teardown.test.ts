@@ -12,7 +12,7 @@ import { fixturePath, reference } from './helpers/ingest.js';
 import type { RefPacket } from './helpers/reference.js';
 import { killAllChildren, waitForExit } from './helpers/process.js';
 import { publishWithFfmpeg, requireTool } from './helpers/publishers.js';
-import { sleep, within } from './helpers/record.js';
+import { within } from './helpers/record.js';
 
 const haveFfmpeg = requireTool('ffmpeg') && requireTool('ffprobe');
 
@@ -39,20 +39,26 @@ function expectNoCrashOutput(child: NodeChild): void {
   expect(child.handle.stderr()).not.toMatch(/Segmentation fault|Aborted|terminate called|FATAL ERROR|Assertion|core dumped|libc\+\+abi|SIGSEGV/);
 }
 
+// The child's unref'd probe timer (config aliveProbeMs) fires only while something else, the
+// listening ingest, keeps its event loop alive: its 'alive' message is the proof, and the
+// unref'd cases, which must exit first, are the control.
+const ALIVE_PROBE_MS = 300;
+
 describe('ref / unref', () => {
   it.each([['after-listen'], ['before-listen']])("an unref'd listening ingest (unref %s) lets the process exit by itself", async (when) => {
-    const child = ingestChild({ unref: when });
+    const child = ingestChild({ unref: when, aliveProbeMs: ALIVE_PROBE_MS });
     await child.waitFor(isType('listening'), "'listening'");
     const exit = await waitForExit(child.handle, 10_000);
     expect(exit, child.handle.stderr()).toEqual({ code: 0, signal: null });
-    expect(child.messages.map((m) => m.type)).toEqual(['listening']); // no 'close': it was never closed
+    // No 'close': it was never closed. No 'alive': nothing held the process.
+    expect(child.messages.map((m) => m.type)).toEqual(['listening']);
     expectNoCrashOutput(child);
   });
 
   it.each([['ref (default)', {}], ['unref() then ref()', { unref: 'toggle' }]])('a listening ingest, %s, keeps the process alive', async (_name, config) => {
-    const child = ingestChild(config);
+    const child = ingestChild({ ...config, aliveProbeMs: ALIVE_PROBE_MS });
     await child.waitFor(isType('listening'), "'listening'");
-    await sleep(1500);
+    await child.waitFor((m) => m.type === 'alive' && m.after === 'listen', 'the unref\'d probe timer firing');
     expect(child.handle.child.exitCode, 'the child exited although its ingest listens').toBeNull();
     expect(child.handle.child.signalCode).toBeNull();
     const exit = await child.handle.kill();
@@ -120,7 +126,7 @@ describe('an ingest that is not listening', () => {
 
 describe.skipIf(!haveFfmpeg)('an ingest nothing references', () => {
   it('keeps listening after garbage collection and receives a publish frame-accurately', async () => {
-    const child = ingestChild({ dropReference: true, gc: true, packets: true }, ['--expose-gc']);
+    const child = ingestChild({ dropReference: true, gc: true, packets: true, aliveProbeMs: ALIVE_PROBE_MS }, ['--expose-gc']);
     const port = portOf(await child.waitFor(isType('listening'), "'listening'"));
     await child.waitFor(isType('collected'), 'the WeakRef check');
     const pub = publishWithFfmpeg(fixturePath('small'), urlFor(port));
@@ -129,17 +135,18 @@ describe.skipIf(!haveFfmpeg)('an ingest nothing references', () => {
     expect((await pub.exited).code, pub.stderr()).toBe(0);
     expectSamePackets(childPackets(child), await reference('small'), { label: 'ingest without references, after gc()', interleaving: true });
     expect(child.messages.find(isType('collected'))).toMatchObject({ collected: false });
-    // Still alive (it listens, ref'd), and still fine after more collections.
-    await sleep(300);
+    // Still alive (it listens, ref'd), and still fine after the collections that followed 'end'.
+    await child.waitFor((m) => m.type === 'alive' && m.after === 'end', "the probe timer started after 'end' firing");
     expect(child.handle.child.exitCode).toBeNull();
     expectNoCrashOutput(child);
   });
 
   it("unref'd and unreferenced: the process exits by itself after gc(), cleanly", async () => {
-    const child = ingestChild({ dropReference: true, gc: true, unref: 'after-listen' }, ['--expose-gc']);
+    const child = ingestChild({ dropReference: true, gc: true, unref: 'after-listen', aliveProbeMs: ALIVE_PROBE_MS }, ['--expose-gc']);
     await child.waitFor(isType('listening'), "'listening'");
     const exit = await waitForExit(child.handle, 10_000);
     expect(exit, child.handle.stderr()).toEqual({ code: 0, signal: null });
+    expect(child.messages.filter(isType('alive'))).toEqual([]);
     expectNoCrashOutput(child);
   });
 });

@@ -15,6 +15,9 @@
 //   dropReference     keep no reference to the ingest (only its own handlers and a WeakRef)
 //   gc                call global.gc() (needs --expose-gc) after listen and on every session event
 //   exitWhenEnded     process.exit(0) once a session has ended (after reporting it)
+//   aliveProbeMs      after listen() and after each session's end, start an unref'd timer of this many ms
+//                     that reports {type:'alive', after:'listen'|'end'}: it fires only if something else
+//                     (the listening ingest) keeps the process alive that long
 //   packets           report every packet (helpers/packet-record.mjs: its fields and the sha256 of its data)
 import { RtmpIngest } from '../../dist/index.mjs';
 import { packetRecord } from '../helpers/packet-record.mjs';
@@ -34,6 +37,10 @@ if (config.uncaughtHandler) {
 }
 
 let weak;
+
+const probeAlive = (after) => {
+  if (config.aliveProbeMs !== undefined) setTimeout(() => say({ type: 'alive', after }), config.aliveProbeMs).unref();
+};
 
 async function start() {
   const ingest = new RtmpIngest({ url: 'rtmp://127.0.0.1:0/live/key', ...(config.options ?? {}) });
@@ -59,6 +66,7 @@ async function start() {
     session.on('end', (end) => {
       say({ type: 'end', reason: end.reason, code: end.error?.code, packets, uncaught });
       collect();
+      probeAlive('end');
       if (config.exitWhenEnded) process.exit(0);
     });
   });
@@ -67,6 +75,7 @@ async function start() {
   if (config.unref === 'toggle') ingest.unref().ref();
   if (config.dropReference) weak = new WeakRef(ingest);
   say({ type: 'listening', port });
+  probeAlive('listen');
   return config.dropReference ? undefined : ingest;
 }
 

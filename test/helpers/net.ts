@@ -79,6 +79,8 @@ export interface TcpStats {
   state: string;
   bytesSent: number;
   bytesReceived: number;
+  /** Bytes written by the process and not yet acknowledged by the peer (ss's Send-Q). */
+  sendQueue: number;
 }
 
 /**
@@ -92,5 +94,28 @@ export async function clientTcpStats(peerPort: number): Promise<TcpStats | undef
   });
   if (!out.trim()) return undefined;
   const num = (re: RegExp): number => Number(out.match(re)?.[1] ?? 0);
-  return { state: 'ESTABLISHED', bytesSent: num(/bytes_sent:(\d+)/), bytesReceived: num(/bytes_received:(\d+)/) };
+  // First line: Recv-Q Send-Q local peer (no State column with a state filter).
+  const sendQueue = Number(out.trim().split(/\s+/)[1]);
+  return { state: 'ESTABLISHED', bytesSent: num(/bytes_sent:(\d+)/), bytesReceived: num(/bytes_received:(\d+)/), sendQueue };
+}
+
+/**
+ * Polls clientTcpStats(peerPort) until `ok(stats, previous sample)` holds and
+ * resolves with those stats; rejects with the last sample after timeoutMs.
+ */
+export async function waitForTcpStats(
+  peerPort: number,
+  ok: (stats: TcpStats, previous: TcpStats | undefined) => boolean,
+  what: string,
+  { timeoutMs = 10_000, intervalMs = 50 } = {},
+): Promise<TcpStats> {
+  const deadline = Date.now() + timeoutMs;
+  let previous: TcpStats | undefined;
+  for (;;) {
+    const stats = await clientTcpStats(peerPort);
+    if (stats && ok(stats, previous)) return stats;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(stats)}`);
+    previous = stats;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
 }

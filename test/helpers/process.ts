@@ -3,6 +3,7 @@
 // or at the latest when the test worker exits), so no ffmpeg/gst-launch is
 // ever left behind holding a port.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { onTestFinished } from 'vitest';
 
 export interface ExitInfo {
@@ -128,4 +129,15 @@ export function assertExitedCleanly(handle: ChildHandle, info: ExitInfo): void {
   if (info.code === 0) return;
   const how = info.error ? `failed to start (${info.error.message})` : `exited with code ${info.code} signal ${info.signal}`;
   throw new Error(`${handle.command}\n ${how}; stderr:\n${handle.stderr()}`);
+}
+
+/** The kernel's state letter for a process (/proc/<pid>/stat: 'R', 'S', 'T' for stopped, 'Z', ...); undefined once it is gone. */
+export function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) S ...": comm may hold spaces and parentheses.
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return undefined;
+  }
 }

@@ -70,6 +70,17 @@ export function recordEvents(ingest: RtmpIngest): EventRecord {
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Resolves after the event loop has run one full iteration, its poll phase
+ * included: every callback queued before the call (nextTick, promise jobs,
+ * an I/O or thread-safe-function wake-up already signalled, setImmediate)
+ * has run by then. Not a wait for something that has yet to happen.
+ */
+export async function loopIteration(): Promise<void> {
+  // The first setImmediate may run in this iteration's check phase, before a poll; the second runs after one.
+  for (let i = 0; i < 2; i++) await new Promise<void>((r) => setImmediate(r));
+}
+
 /** Resolves with fn's value once it is truthy; rejects after timeoutMs with `what`. */
 export async function waitUntil<T>(fn: () => T | undefined | null | false, what: string, timeoutMs = 15_000, intervalMs = 10): Promise<T> {
   const deadline = Date.now() + timeoutMs;
