@@ -2,10 +2,14 @@
 // machine with no compiler, no cmake and no make on PATH, must load its
 // prebuilt addon (FFmpeg linked in, no libav* from the system) and receive
 // a stream frame-accurately, also after node_modules is moved elsewhere.
+// The prebuild is built and the package packed in a copy of the checkout in
+// a temporary folder: the checkout's build/, prebuilds/, dist/ and deps/ are
+// left as they were (the last test checks).
 import { execFile, execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { basename, delimiter, join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectSamePackets } from './helpers/compare.js';
@@ -21,7 +25,55 @@ const haveFfmpeg = requireTool('ffmpeg') && requireTool('ffprobe');
 const TOOLCHAIN = /^(cc|c\+\+|g\+\+|gcc|cpp|cmake|make|gmake|ld|ld\.bfd|ld\.gold|clang|clang\+\+|[\w-]*-linux-gnu-(gcc|g\+\+|c\+\+|cc|ld)|(gcc|g\+\+|c\+\+|cpp)-\d+)$/;
 
 let work: string;
+/** The copy of the checkout that is built and packed. */
+let stage: string;
 let tarball: string;
+
+/** What the build writes in a checkout: watched for changes, and not copied into the stage. */
+const BUILD_OUTPUTS = ['build', 'prebuilds', 'dist', 'deps'];
+
+/** Every file under the checkout's build outputs: size, mtime and, for the addon itself, its SHA-256. */
+function buildOutputsSnapshot(): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else {
+        const st = statSync(path);
+        const hash = entry.name.endsWith('.node') ? ` ${createHash('sha256').update(readFileSync(path)).digest('hex')}` : '';
+        out[relative(root, path)] = `${st.size} bytes, mtime ${st.mtimeMs}${hash}`;
+      }
+    }
+  };
+  for (const dir of BUILD_OUTPUTS) {
+    if (existsSync(join(root, dir))) walk(join(root, dir));
+    else out[dir] = 'absent';
+  }
+  return out;
+}
+let checkoutBefore: Record<string, string>;
+
+/**
+ * The checkout as a release is packed from it, in `dir`: its sources (what
+ * git tracks and anything else lying there, as in a real checkout) and a copy
+ * of deps/ (the FFmpeg build and its source tarball, so nothing is fetched or
+ * rebuilt), without build outputs; node_modules is a link to the checkout's.
+ */
+function stageCheckout(dir: string): void {
+  const skip = new Set(['.git', 'node_modules', ...BUILD_OUTPUTS]);
+  cpSync(root, dir, {
+    recursive: true,
+    filter: (src) => {
+      const rel = relative(root, src);
+      const top = rel.split('/')[0]!;
+      return rel === '' || !(skip.has(top) || /^build-/.test(top));
+    },
+  });
+  // deps/ without a half-finished FFmpeg build (build-ffmpeg.sh's temporary folders).
+  cpSync(join(root, 'deps'), join(dir, 'deps'), { recursive: true, filter: (src) => !basename(src).startsWith('ffmpeg-build.') });
+  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+}
 
 /** A PATH that has everything this machine's PATH has except compilers and build tools. */
 function strippedPath(dir: string): string {
@@ -96,14 +148,15 @@ function run(cmd: string, args: string[], opts: { cwd: string; env?: NodeJS.Proc
 
 describe.skipIf(!haveFfmpeg)('the npm package', () => {
   beforeAll(async () => {
+    checkoutBefore = buildOutputsSnapshot();
     work = realpathSync(mkdtempSync(join(tmpdir(), 'rtmp-ingest-pack-')));
+    stage = join(work, 'checkout');
+    stageCheckout(stage);
     // The prebuild the tarball carries, stripped, built the way a release is.
-    await run('npm', ['run', 'prebuild'], { cwd: root });
-    // prebuildify moves build/Release/*.node into prebuilds/: build it again
-    // for everything else that loads the development build.
-    await run('npm', ['run', 'build:native'], { cwd: root });
-    await run('npm', ['run', 'build:ts'], { cwd: root });
-    const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', work], { cwd: root });
+    const prebuild = await run('npm', ['run', 'prebuild'], { cwd: stage });
+    expect(prebuild.stderr, 'FFmpeg is built once, in the checkout, not again here').toContain('is up to date');
+    await run('npm', ['run', 'build:ts'], { cwd: stage });
+    const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', work], { cwd: stage });
     const [info] = JSON.parse(stdout) as Array<{ filename: string }>;
     tarball = join(work, info!.filename);
   }, 300_000);
@@ -113,18 +166,18 @@ describe.skipIf(!haveFfmpeg)('the npm package', () => {
   });
 
   it('ships the prebuild, both entries with types and the licenses, and nothing else of the repo', async () => {
-    const { stdout } = await run('npm', ['pack', '--dry-run', '--json'], { cwd: root });
+    const { stdout } = await run('npm', ['pack', '--dry-run', '--json'], { cwd: stage });
     const files = (JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path);
     for (const must of ['dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'LICENSE', 'LICENSE.FFmpeg', 'README.md', 'package.json'])
       expect(files).toContain(must);
     expect(files.filter((f) => /^prebuilds\/linux-x64\/[^/]+\.node$/.test(f))).toHaveLength(1);
     const unwanted = files.filter((f) => /^(test|bench|build|build-\w+|deps|node_modules|\.ci)\//.test(f) || /\.(flv|tar\.xz|tgz|o|a)$/.test(f));
     expect(unwanted).toEqual([]);
-    await run('npx', ['publint', '--strict'], { cwd: root });
+    await run('npx', ['publint', '--strict'], { cwd: stage });
   });
 
   it('has a small, stripped, self-contained prebuild: only the C runtime is linked', () => {
-    const dir = join(root, 'prebuilds', 'linux-x64');
+    const dir = join(stage, 'prebuilds', 'linux-x64');
     const [name] = readdirSync(dir).filter((f) => f.endsWith('.node'));
     const file = join(dir, name!);
     expect(statSync(file).size).toBeLessThan(10 * 1024 * 1024);
@@ -212,4 +265,9 @@ describe.skipIf(!haveFfmpeg)('the npm package', () => {
     await run(process.execPath, [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--skipLibCheck', 'false',
       '--typeRoots', join(root, 'node_modules', '@types'), '--types', 'node', 'consumer.mts', 'consumer.cts'], { cwd: project });
   }, 120_000);
+
+  // Last: everything above ran in the stage and in temporary projects.
+  it("leaves the checkout's build/, prebuilds/, dist/ and deps/ as they were", () => {
+    expect(buildOutputsSnapshot()).toEqual(checkoutBefore);
+  });
 });
