@@ -9,7 +9,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, delimiter, join, relative } from 'node:path';
+import { delimiter, join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectSamePackets } from './helpers/compare.js';
@@ -57,8 +57,8 @@ let checkoutBefore: Record<string, string>;
 /**
  * The checkout as a release is packed from it, in `dir`: its sources (what
  * git tracks and anything else lying there, as in a real checkout) and a copy
- * of deps/ (the FFmpeg build and its source tarball, so nothing is fetched or
- * rebuilt), without build outputs; node_modules is a link to the checkout's.
+ * of the FFmpeg build and its source tarball in deps/ (so nothing is fetched
+ * or rebuilt), without build outputs; node_modules is a link to the checkout's.
  */
 function stageCheckout(dir: string): void {
   const skip = new Set(['.git', 'node_modules', ...BUILD_OUTPUTS]);
@@ -70,8 +70,9 @@ function stageCheckout(dir: string): void {
       return rel === '' || !(skip.has(top) || /^build-/.test(top));
     },
   });
-  // deps/ without a half-finished FFmpeg build (build-ffmpeg.sh's temporary folders).
-  cpSync(join(root, 'deps'), join(dir, 'deps'), { recursive: true, filter: (src) => !basename(src).startsWith('ffmpeg-build.') });
+  // What the addon's build takes from deps/: the FFmpeg libraries and their source tarball (not the
+  // tests' ffmpeg CLI, nor build-ffmpeg.sh's temporary folders).
+  for (const part of ['ffmpeg', 'src']) cpSync(join(root, 'deps', part), join(dir, 'deps', part), { recursive: true });
   symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
 }
 
