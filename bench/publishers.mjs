@@ -1,6 +1,6 @@
 // The publishers, each a child process of its own (its CPU is not counted):
 //  - the ffmpeg CLI, `-c copy -f flv`: it mirrors the chunk size the server
-//    announces (libavformat's listener announces 128; node-media-server 65535);
+//    announces (rtmp-ingest 4096, the other libavformat listeners 128, node-media-server 65535);
 //  - GStreamer's rtmp2sink with a fixed chunk-size (128, its default; 4096 as OBS).
 // Several URLs from one ffmpeg go through its tee muxer (the scale test).
 // They run as installed: nothing is preloaded into them, except in the one
