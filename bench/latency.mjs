@@ -1,7 +1,7 @@
 // Latency with realtime publishers:
 //  - hop latency: av_read_frame returning a packet -> rtmp-ingest's JS
 //    'packet' handler running (readAtUs vs process.hrtime in the handler);
-//  - startup: the publisher's TCP connect (logged by bench/linger.c) ->
+//  - startup: the publisher's TCP connect (its SYN, captured by tcpdump) ->
 //    'session' and -> the first packet in JS, per receiver; for the ffmpeg
 //    CLI, -> its "Input #0" line (the end of its default probing).
 import { startPublisher } from './publishers.mjs';
@@ -41,7 +41,7 @@ export async function runHopLatency({ publisher, input, log, pinCpu }) {
   return out;
 }
 
-/** One realtime publish of `seconds` to a receiver; startup milestones in ms after the publisher's connect(). */
+/** One realtime publish of `seconds` to a receiver; startup milestones in ms after the publisher's SYN. */
 export async function runStartup({ receiver, input, seconds, log }) {
   const port = await freePort();
   let inputLineAt;
@@ -54,11 +54,11 @@ export async function runStartup({ receiver, input, seconds, log }) {
   });
   try {
     await sleep(150);
-    const pub = await startPublisher('ffmpeg', input.file, `rtmp://127.0.0.1:${port}/live/bench`, { realtime: true, seconds, logConnect: true });
+    const pub = await startPublisher('ffmpeg', input.file, `rtmp://127.0.0.1:${port}/live/bench`, { realtime: true, seconds, connectTime: true });
     await waitExit(rec.h, (seconds + 45) * 1000);
     await waitExit(pub, 15_000).catch(() => pub.kill());
-    const connectAt = pub.connectTimes(port)[0];
-    if (!connectAt) throw new Error('no connect() seen in the publisher trace');
+    const connectAt = await pub.connectAt();
+    if (!connectAt) throw new Error('no SYN to the port captured (is tcpdump usable here?)');
     const line = (t) => rec.h.lines.find((m) => m.t === t);
     const ms = (w) => (w === undefined ? undefined : (w - connectAt) / 1000);
     const first = line('first');
@@ -74,7 +74,7 @@ export async function runStartup({ receiver, input, seconds, log }) {
       out.firstReadMs = ms(firstReadWall);
       out.sessionAfterFirstReadMs = (first.sessionMonoUs - first.readAtUs) / 1000;
     }
-    log(`  startup ${receiver.padEnd(17)} session ${out.sessionMs?.toFixed(1) ?? '-'} ms, first packet in JS ${out.firstPacketMs?.toFixed(1) ?? '-'} ms after connect()`);
+    log(`  startup ${receiver.padEnd(17)} session ${out.sessionMs?.toFixed(1) ?? '-'} ms, first packet in JS ${out.firstPacketMs?.toFixed(1) ?? '-'} ms after the SYN`);
     return out;
   } catch (err) {
     await rec.h.kill(500);

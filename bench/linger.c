@@ -1,21 +1,21 @@
 /*
- * LD_PRELOAD shim for the publishers: close() on a TCP socket connected to
- * 127.0.0.1 becomes shutdown(SHUT_WR), then reading (and dropping) until the
- * receiver closes its side (at most 60 s), then close().
+ * LD_PRELOAD shim for the publishers of one extra, labelled row of the bench
+ * (every other row runs the publishers unmodified): close() on a TCP socket
+ * connected to 127.0.0.1 becomes shutdown(SHUT_WR), then reading (and
+ * dropping) until the receiver closes its side (at most 60 s), then close().
  *
- * Why: ffmpeg and GStreamer close the socket right after their last write. A
- * receiver that is still working through a backlog keeps sending RTMP
- * acknowledgements; the publisher's kernel answers those with RST, and a RST
- * makes the receiver's kernel drop everything still queued for it. Slower
- * receivers then lose the end of the stream. A lingering close is what a
- * careful client does; the bytes and their timing on the wire are unchanged.
+ * Why the row: ffmpeg and GStreamer close the socket right after their last
+ * write. A receiver that is still working through a backlog and sends an
+ * RTMP acknowledgement then gets RST from the publisher's kernel, which also
+ * discards what the publisher had not yet sent: such a receiver loses the end
+ * of the stream. The row shows what each receiver gets from a publisher that
+ * lingers; the bytes and their timing on the wire are unchanged.
  *
  * Also: with RTMP_BENCH_CONNECT_LOG set, every connect() to 127.0.0.1 that
  * succeeds or is in progress appends "<wall-clock µs> <port>\n" to that file
- * (the time of the call). The bench times start-up and throughput from it;
- * it used to trace connect() with strace, but a ptrace'd publisher sent the
- * same input far slower (2.5 s instead of 0.7 s) and cost the receivers
- * more CPU per GB.
+ * (the time of the call). In that row the bench compares it with the SYN it
+ * captures (how it takes every publisher's connect time), so the report can
+ * say how far apart the two are.
  * Compiled by the bench (bench/measure.mjs).
  */
 #define _GNU_SOURCE

@@ -1,7 +1,8 @@
 // Measuring processes from the outside: CPU and memory from the kernel
 // (/proc and wait4 through bench/rusage.c), syscall counts from strace,
 // ports from /proc/net/tcp (never by connecting: a libavformat listener
-// accepts exactly one connection), and the statistics the report uses.
+// accepts exactly one connection), a publisher's connect from its SYN on the
+// loopback interface (tcpdump), and the statistics the report uses.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync } from 'node:fs';
@@ -18,7 +19,7 @@ const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).s
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** CLOCK_MONOTONIC in µs: the clock of process.hrtime, of rtmp-ingest's readAtUs and of rusage.c's exitedAtUs. */
 export const monoUs = () => Number(process.hrtime.bigint() / 1000n);
-/** Wall clock in µs with sub-ms precision (the clock of the connect() log of bench/linger.c). */
+/** Wall clock in µs with sub-ms precision (the clock of tcpdump's timestamps and of the receivers' milestones). */
 export const wallUs = () => Math.round((performance.timeOrigin + performance.now()) * 1000);
 
 // ---------------------------------------------------------------- /proc
@@ -182,12 +183,15 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 export function startProcess(name, cmd, args, { onLine, onStderr, stdout = 'lines', env } = {}) {
   const child = spawn(cmd, args, { stdio: ['ignore', stdout === 'ignore' ? 'ignore' : 'pipe', 'pipe'], env: env ?? process.env });
   let err = '';
+  let out = '';
   const h = {
     name,
     child,
     pid: child.pid,
     exitInfo: undefined,
     stderr: () => err,
+    /** stdout as text (stdout: 'text' only). */
+    stdout: () => out,
     lines: [],
   };
   child.stderr.setEncoding('utf8');
@@ -196,6 +200,10 @@ export function startProcess(name, cmd, args, { onLine, onStderr, stdout = 'line
     if (err.length > 128 * 1024) err = err.slice(-64 * 1024);
     onStderr?.(d);
   });
+  if (child.stdout && stdout === 'text') {
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d) => (out += d));
+  }
   if (child.stdout && stdout === 'lines') {
     let buf = '';
     child.stdout.setEncoding('utf8');
@@ -326,7 +334,7 @@ function buildHelper(src, bin, flags) {
 
 /** bench/rusage.c: runs a command and reports the kernel's wait4 accounting of it. */
 export const rusageWrap = () => buildHelper('rusage.c', 'rusage-wrap', []);
-/** bench/linger.c: LD_PRELOAD for publishers, a lingering close() (see the file for why). */
+/** bench/linger.c: LD_PRELOAD for the publishers of the lingering-close row only (see the file). */
 export const lingerShim = () => buildHelper('linger.c', 'linger.so', ['-shared', '-fPIC']);
 
 let measuredSeq = 0;
@@ -382,6 +390,47 @@ export async function startMeasured(name, cmd, args, opts = {}) {
   return h;
 }
 
+// ---------------------------------------------------------------- connect times
+
+let tcpdumpOk;
+/** Whether tcpdump can capture on the loopback interface here (it needs root or CAP_NET_RAW). */
+export function synCaptureWorks() {
+  if (tcpdumpOk === undefined) {
+    // A capture that matches nothing, stopped after 3 s: it works if it got as far as listening.
+    const r = process.env.BENCH_NO_TCPDUMP ? undefined : spawnSync('tcpdump', ['-i', 'lo', '-n', '-c', '1', 'icmp and icmp[0] == 254'], { encoding: 'utf8', timeout: 3000 });
+    tcpdumpOk = /listening on lo/.test(r?.stderr ?? '');
+  }
+  return tcpdumpOk;
+}
+
+/**
+ * A publisher's TCP connect, seen from outside the publisher: tcpdump on the
+ * loopback interface, started before the publisher, prints the kernel's
+ * timestamp of the first SYN to `port` and exits (-c 1), so its capture is
+ * gone before the stream flows. Resolves once tcpdump is capturing;
+ * `at()` resolves with that SYN's wall-clock µs, or undefined if none came.
+ */
+export async function watchSyn(port) {
+  const filter = `ip and tcp dst port ${port} and tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn`;
+  const h = startProcess(`tcpdump port ${port}`, 'tcpdump', ['-i', 'lo', '-n', '-tt', '-l', '-c', '1', '--immediate-mode', '-s', '96', filter], { stdout: 'text' });
+  // It prints "listening on lo" once its filter is set, i.e. once it captures.
+  const deadline = Date.now() + 10_000;
+  while (!/listening on/.test(h.stderr())) {
+    if (h.exitInfo || Date.now() > deadline) {
+      await h.kill(500);
+      throw new Error(`tcpdump did not start capturing: ${h.stderr().slice(-500)}`);
+    }
+    await sleep(2);
+  }
+  return {
+    at: async () => {
+      await waitExit(h, 2000).catch(() => h.kill(500));
+      const s = Number(h.stdout().split(' ')[0]);
+      return s > 0 ? Math.round(s * 1e6) : undefined;
+    },
+  };
+}
+
 // ---------------------------------------------------------------- strace
 
 /** Attaches `strace -c -f` to running pids (all their threads); resolves once attached. */
@@ -398,7 +447,7 @@ export async function attachStrace(pids, outFile) {
 }
 
 let straceOk;
-/** Whether strace runs here (CI images may lack it: then no syscall profile, and publisher connect() times fall back to spawn times). */
+/** Whether strace runs here (CI images may lack it: then no syscall profile). */
 export function straceWorks() {
   if (straceOk === undefined) straceOk = !process.env.BENCH_NO_STRACE && spawnSync('strace', ['-V'], { stdio: 'ignore' }).status === 0;
   return straceOk;

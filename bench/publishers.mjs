@@ -1,11 +1,13 @@
 // The publishers, each a child process of its own (its CPU is not counted):
 //  - the ffmpeg CLI, `-c copy -f flv`: it mirrors the chunk size the server
-//    announces (libavformat's listener announces 128; node-media-server 65535);
+//    announces (rtmp-ingest 4096, the other libavformat listeners 128, node-media-server 65535);
 //  - GStreamer's rtmp2sink with a fixed chunk-size (128, its default; 4096 as OBS).
 // Several URLs from one ffmpeg go through its tee muxer (the scale test).
+// They run as installed: nothing is preloaded into them, except in the one
+// labelled extra row that preloads bench/linger.c (opts.linger).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CACHE_DIR, lingerShim, startMeasured, startProcess } from './measure.mjs';
+import { CACHE_DIR, lingerShim, startMeasured, startProcess, synCaptureWorks, watchSyn } from './measure.mjs';
 
 export const PUBLISHERS = {
   ffmpeg: { id: 'ffmpeg', label: 'ffmpeg CLI publisher (chunk size as the server announces: 4096 to rtmp-ingest, 65535 to node-media-server, 128 to the others)', chunk: 'announced' },
@@ -15,10 +17,15 @@ export const PUBLISHERS = {
 
 let seq = 0;
 
+/** What the extra row's publishers are: every other row runs them unmodified. */
+export const LINGER_LABEL = 'publishers with bench/linger.c preloaded (lingering close)';
+
 /**
  * Starts a publisher. opts: { realtime, loop (ffmpeg only: -stream_loop -1),
- * seconds (stop after this much media), logConnect (record connect() times;
- * read them with connectTimes()), measured (under rusage-wrap) }.
+ * seconds (stop after this much media), connectTime (capture its SYN to the
+ * first URL's port: read it with connectAt()), linger (preload bench/linger.c:
+ * a lingering close, and its own log of connect() calls, read with
+ * shimConnectAt()), measured (under rusage-wrap) }.
  */
 export async function startPublisher(id, file, urls, opts = {}) {
   urls = Array.isArray(urls) ? urls : [urls];
@@ -52,28 +59,33 @@ export async function startPublisher(id, file, urls, opts = {}) {
       for (const u of urls) args.push('t.', '!', 'queue', '!', ...sink(u));
     }
   }
-  // connect() times come from the LD_PRELOAD shim (bench/linger.c), not strace:
-  // tracing the publisher changed how it sends.
-  const connectLog = opts.logConnect ? join(CACHE_DIR, `connect-${process.pid}-${++seq}.txt`) : undefined;
-  const env = { ...process.env, LD_PRELOAD: lingerShim(), ...(connectLog ? { RTMP_BENCH_CONNECT_LOG: connectLog } : {}) };
+  // The connect time is taken outside the publisher (its SYN on the loopback
+  // interface): a publisher traced with strace sent in another rhythm, and
+  // one with a preloaded shim is not the publisher as installed.
+  const port = Number(new URL(urls[0]).port);
+  const syn = opts.connectTime && synCaptureWorks() ? await watchSyn(port) : undefined;
+  const connectLog = opts.linger ? join(CACHE_DIR, `connect-${process.pid}-${++seq}.txt`) : undefined;
+  const env = opts.linger ? { ...process.env, LD_PRELOAD: lingerShim(), RTMP_BENCH_CONNECT_LOG: connectLog } : process.env;
   const h = opts.measured
     ? await startMeasured(`publisher ${id}`, cmd, args, { stdout: 'ignore', env })
     : startProcess(`publisher ${id}`, cmd, args, { stdout: 'ignore', env });
-  /** Wall-clock µs of each connect() to 127.0.0.1:port (empty without logConnect). */
-  h.connectTimes = (port) => {
-    if (!connectLog) return [];
+  /** Wall-clock µs of the first SYN to the port (undefined without connectTime, or when tcpdump is not usable here). */
+  h.connectAt = async () => syn?.at();
+  void h.exited.then(() => syn?.at()); // a publisher that never connected leaves no capture behind
+  /** Wall-clock µs of the first connect() call to 127.0.0.1:port as bench/linger.c logged it (linger only). */
+  h.shimConnectAt = () => {
+    if (!connectLog) return undefined;
     let text = '';
     try {
       text = readFileSync(connectLog, 'utf8');
     } catch {
-      return [];
+      return undefined;
     }
-    const out = [];
     for (const line of text.split('\n')) {
       const [us, p] = line.split(' ').map(Number);
-      if (p === port && us > 0) out.push(us);
+      if (p === port && us > 0) return us;
     }
-    return out;
+    return undefined;
   };
   return h;
 }

@@ -52,11 +52,16 @@ export function unavailableReason(id) {
   }
 }
 
-/** Byte figures from the ffmpeg CLI's closing line: "video:146484KiB audio:938KiB ...". */
+/**
+ * What the ffmpeg CLI demuxed, from its closing statistics at -loglevel
+ * verbose: "Input stream #0:0 (video): 3600 packets read (146484123 bytes);"
+ * ... "Total: 6414 packets (151939768 bytes) demuxed".
+ */
 function parseFfmpegSummary(stderr) {
-  const m = stderr.match(/video:\s*(\d+)\s*[kK]i?B\s+audio:\s*(\d+)\s*[kK]i?B/);
-  if (!m) return undefined;
-  return { bytes: (Number(m[1]) + Number(m[2])) * 1024 };
+  const total = stderr.match(/Total: (\d+) packets \((\d+) bytes\) demuxed/);
+  if (!total) return undefined;
+  const count = (type) => Number(stderr.match(new RegExp(`Input stream #0:\\d+ \\(${type}\\): (\\d+) packets read`))?.[1] ?? 0);
+  return { packets: Number(total[1]), bytes: Number(total[2]), video: count('video'), audio: count('audio') };
 }
 
 /**
@@ -80,7 +85,8 @@ export async function startReceiver(id, { port, ports, maxSeconds = 600, progres
       h = await startMeasured(
         id,
         'ffmpeg',
-        ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info', '-listen', '1', '-i', `rtmp://127.0.0.1:${port}/live/bench`, '-map', '0', '-c', 'copy', '-f', 'null', '-'],
+        // verbose: its closing statistics count the packets it demuxed (nothing per packet is logged).
+        ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'verbose', '-listen', '1', '-i', `rtmp://127.0.0.1:${port}/live/bench`, '-map', '0', '-c', 'copy', '-f', 'null', '-'],
         { stdout: 'ignore', onStderr },
       );
       break;
@@ -102,7 +108,8 @@ export async function startReceiver(id, { port, ports, maxSeconds = 600, progres
     await h.exited;
     if (id === 'ffmpeg-cli') {
       const s = parseFfmpegSummary(h.stderr());
-      return { packets: undefined, bytes: s?.bytes, listeners: [{ bytes: s?.bytes, end: `exit ${h.exitInfo.code}` }] };
+      if (!s) throw new Error(`ffmpeg-cli ended without its statistics (${JSON.stringify(h.exitInfo)}): ${h.stderr().slice(-2000)}`);
+      return { packets: s.packets, bytes: s.bytes, listeners: [{ ...s, end: `exit ${h.exitInfo.code}` }] };
     }
     const done = h.lines.find((m) => m.t === 'done');
     if (!done) throw new Error(`${id} ended without results (${JSON.stringify(h.exitInfo)}): ${h.stderr().slice(-2000)}`);

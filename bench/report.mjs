@@ -1,6 +1,7 @@
 // BENCHMARKS.md and the charts, from one run's results object.
 import { barChart } from './chart.mjs';
-import { PUBLISHERS } from './publishers.mjs';
+import { median } from './measure.mjs';
+import { LINGER_LABEL, PUBLISHERS } from './publishers.mjs';
 import { RECEIVERS } from './receivers.mjs';
 
 const label = (id) => RECEIVERS.find((r) => r.id === id)?.label ?? id;
@@ -8,7 +9,25 @@ const f = (v, d = 2) => (v === undefined || v === null || Number.isNaN(v) ? 'n/a
 const yes = (ok, note) => (ok === undefined ? `n/a${note ? ` (${note})` : ''}` : ok ? '**met**' : '**missed**');
 const MB = 1e6;
 
-/** The targets of issue 4, evaluated on the results. */
+/**
+ * Why a CPU ratio of rtmp-ingest against `peer` is no instance of its target,
+ * or undefined: a side that lost packets in every run, or no round in which
+ * both got every packet, is not like for like.
+ */
+function unlike(s, peer) {
+  const lost = ['rtmp-ingest', peer].find((r) => s[r].fromIncomplete);
+  if (lost) return `${label(lost)} lost packets in every run`;
+  if (!Number.isFinite(s[peer].ratioVsThis)) return 'no round in which both got every packet';
+  return undefined;
+}
+
+/** "0.45 x (paired median; rounds 0.38-0.49[; 4 of 6 rounds])": the rounds left out are those in which a side lost packets. */
+const pairedRatio = (r) =>
+  `${f(r.ratioVsThis)} x (paired median; rounds ${f(r.ratioMin)}-${f(r.ratioMax)}` +
+  (r.ratioRounds !== undefined && r.ratioRounds < r.runs ? `; ${r.ratioRounds} of ${r.runs} rounds, the others lost packets` : '') +
+  ')';
+
+/** The targets of issues 4 and 10, evaluated on the results. */
 export function evaluateTargets(res) {
   const out = [];
   const tp = res.throughput?.summary ?? {};
@@ -16,22 +35,39 @@ export function evaluateTargets(res) {
     const s = tp[pub];
     if (!s?.['rtmp-ingest']?.runs) continue;
     const nms = s['node-media-server'];
-    if (nms?.runs)
+    if (nms?.runs) {
+      // The ffmpeg CLI publisher sends node-media-server 65535-byte chunks and
+      // rtmp-ingest 4096-byte ones: not an instance of the target (same chunk size).
+      const why = pub === 'ffmpeg' ? 'not like for like: different chunk sizes' : unlike(s, 'node-media-server');
       out.push({
         target: `CPU/GB at most 0.5 x node-media-server's, ${PUBLISHERS[pub].label}`,
-        measured: `${f(nms.ratioVsThis)} x (paired median; rounds ${f(nms.ratioMin)}-${f(nms.ratioMax)}); ${f(s['rtmp-ingest'].cpuSecPerGB)} vs ${f(nms.cpuSecPerGB)} s/GB`,
-        // The ffmpeg CLI publisher sends node-media-server 65535-byte chunks and
-        // rtmp-ingest 128-byte ones: not an instance of the target (same chunk size).
-        met: pub === 'ffmpeg' ? undefined : nms.ratioVsThis <= 0.5,
-        note: pub === 'ffmpeg' ? 'not like for like: different chunk sizes' : undefined,
+        measured: `${pairedRatio(nms)}; ${f(s['rtmp-ingest'].cpuSecPerGB)} vs ${f(nms.cpuSecPerGB)} s/GB`,
+        met: why ? undefined : nms.ratioVsThis <= 0.5,
+        note: why,
       });
+    }
     const cli = s['ffmpeg-cli'];
-    if (cli?.runs)
+    if (cli?.runs) {
+      const why = unlike(s, 'ffmpeg-cli');
       out.push({
         target: `CPU/GB no more than the ffmpeg CLI's, ${PUBLISHERS[pub].label}`,
-        measured: `${f(cli.ratioVsThis)} x (paired median; rounds ${f(cli.ratioMin)}-${f(cli.ratioMax)}); ${f(s['rtmp-ingest'].cpuSecPerGB)} vs ${f(cli.cpuSecPerGB)} s/GB`,
-        met: cli.ratioVsThis <= 1,
+        measured: `${pairedRatio(cli)}; ${f(s['rtmp-ingest'].cpuSecPerGB)} vs ${f(cli.cpuSecPerGB)} s/GB`,
+        met: why ? undefined : cli.ratioVsThis <= 1,
+        note: why,
       });
+    }
+  }
+  // Issue 10: nothing lost from publishers as installed (no shim), in every run that counts packets.
+  const mine = [...(res.throughput?.trials ?? []), ...(res.realtime?.trials ?? [])].filter((t) => t.receiver === 'rtmp-ingest' && t.ok && t.packets !== undefined);
+  const hops = (res.latency?.hop ?? []).filter((h) => !h.error);
+  if (mine.length || hops.length) {
+    const lost = mine.filter((t) => t.complete === false).length + hops.filter((h) => h.packets < h.expected).length;
+    const n = mine.length + hops.length;
+    out.push({
+      target: 'rtmp-ingest gets every packet from the unmodified publishers (throughput, realtime and hop-latency runs)',
+      measured: lost ? `lost packets in ${lost} of ${n} runs` : `every packet in all ${n} runs`,
+      met: lost === 0,
+    });
   }
   for (const h of res.latency?.hop ?? []) {
     if (h.error || h.pinnedCpu !== undefined) continue; // pinned runs are not the default setup
@@ -71,7 +107,8 @@ export function cpuChart(res) {
     label: PUBLISHERS[pub].label,
     bars: tp.receivers.map((rec) => {
       const s = tp.summary[pub][rec];
-      return { id: rec, label: label(rec), value: s?.runs ? s.cpuSecPerGB : NaN, note: s?.runs && rec !== 'rtmp-ingest' ? `(rtmp-ingest ${f(s.ratioVsThis)}x)` : '' };
+      const ratio = s?.runs && rec !== 'rtmp-ingest' ? `(rtmp-ingest ${f(s.ratioVsThis)}x)` : '';
+      return { id: rec, label: label(rec), value: s?.runs ? s.cpuSecPerGB : NaN, note: s?.fromIncomplete ? `${ratio} lost packets in every run: per GB received`.trim() : ratio };
     }),
   }));
   return barChart({
@@ -95,7 +132,7 @@ export function renderMarkdown(res, { chartPath }) {
       `[${res.resultsPath}](${res.resultsPath}).`,
     '',
   );
-  L.push('Reproduce (Debian 12 with ffmpeg, GStreamer rtmp2sink, strace and a C compiler; `perf` optional):', '');
+  L.push('Reproduce (Debian 12 with ffmpeg, GStreamer rtmp2sink, strace, tcpdump and a C compiler; `perf` optional):', '');
   L.push('```sh', 'npm ci && npm run build && npm run bench          # full run, writes BENCHMARKS.md and bench/results/', 'npm run bench -- --quick                            # ~1 min smoke run, writes bench/.cache/quick/', '```', '');
   L.push('## Machine', '');
   L.push('| | |', '| --- | --- |');
@@ -107,7 +144,7 @@ export function renderMarkdown(res, { chartPath }) {
   L.push(`| peers | ${res.peers.join('; ')} |`);
   L.push(`| load average | ${m.loadStart} at the start, ${m.loadEnd} at the end (the machine was shared with other work) |`);
   L.push('');
-  L.push('## Targets (issue 4)', '');
+  L.push('## Targets (issues 4 and 10)', '');
   L.push('| target | measured | |', '| --- | --- | --- |');
   for (const t of res.targets) L.push(`| ${t.target} | ${t.measured} | ${yes(t.met, t.note)} |`);
   L.push(
@@ -118,18 +155,23 @@ export function renderMarkdown(res, { chartPath }) {
   L.push('## How it is measured', '');
   L.push(
     `- **Input**, made at bench time with the system ffmpeg (not committed): ${spec(main)}. Scale test: ${spec(res.inputs.scale)}.`,
-    '- **Publishers**, each its own process: the ffmpeg CLI (`-c copy -f flv`; it mirrors the chunk size the server announces: 128 from every libavformat listener, i.e. rtmp-ingest, the ffmpeg CLI and node-av, but 65535 from node-media-server, so that row is not like for like), and GStreamer `rtmp2sink` with `chunk-size` 128 (its default) and 4096 (what OBS sends), the fair comparisons. Throughput runs publish as fast as the pair goes.',
+    '- **Publishers**, each its own process, run as installed (nothing preloaded, not traced): the ffmpeg CLI (`-c copy -f flv`; it mirrors the chunk size the server announces: 4096 from rtmp-ingest, 65535 from node-media-server, 128 from the ffmpeg CLI and node-av, so that row is not like for like), and GStreamer `rtmp2sink` with `chunk-size` 128 (its default) and 4096 (what OBS sends), the fair comparisons. Throughput runs publish as fast as the pair goes.',
     '- **Receivers**, each in a child process of its own: ' +
       RECEIVERS.map((r) => `**${r.id}**: ${r.label}`).join('; ') +
-      '. Each counts packets and bytes (rtmp-ingest in a JS `packet` handler) and exits when the publisher is done; the count is checked against ffprobe\'s count of the input.',
+      '. Each counts packets and bytes (rtmp-ingest in a JS `packet` handler, the ffmpeg CLI in its closing statistics at `-loglevel verbose`) and exits when the publisher is done; the count is checked against ffprobe\'s count of the input.',
     '- **CPU**: user + sys from the kernel (`wait4` rusage via [bench/rusage.c](bench/rusage.c)) of the receiving process (for ffmpeg-pipe: the Node process plus its ffmpeg child), minus what it had used when it started listening (so start-up is not counted; it is listed separately). Divided by the payload bytes (1 GB = 1e9 bytes).',
     `- **Interleaving**: ${res.throughput?.rounds ?? '?'} rounds; in each round every receiver gets the same publish once, in an order rotated every round. Tables give medians; **ratio** is rtmp-ingest / peer computed per round and then the median of those (min-max across rounds in brackets).`,
-    '- **Throughput**: payload MB / (receiver exit - publisher `connect()`), so it is the publisher/receiver pair\'s rate. **Peak RSS**: the kernel\'s maxrss (sum of each process\'s VmHWM for ffmpeg-pipe); **idle RSS**: VmRSS when listening.',
+    '- **Throughput**: payload MB / (receiver exit - the publisher\'s TCP connect), so it is the publisher/receiver pair\'s rate. **Peak RSS**: the kernel\'s maxrss (sum of each process\'s VmHWM for ffmpeg-pipe); **idle RSS**: VmRSS when listening.',
     '- **Syscalls/MB**: `perf stat -e raw_syscalls:sys_enter` attached to the listening receiver (all threads), full input; the breakdown by syscall from `strace -c -f` on the first ' +
       `${res.inputs.profile?.spec.seconds ?? '?'} s of the input (strace slows a receiver 10x, so it gets a clip; fixed per-connection costs weigh a little more there).`,
     "- **Hop latency**: rtmp-ingest stamps each packet with CLOCK_MONOTONIC when `av_read_frame` returns (`readAtUs`); the handler takes `process.hrtime` - readAtUs. Realtime (`-re`) publish of the main input. The first packets are held back by design until the streams are described ('session'), so they carry the probing time: the table shows all packets and those read after 'session'.",
-    "- **Startup**: the publisher's `connect()` time is logged by the publishers' LD_PRELOAD shim ([bench/linger.c](bench/linger.c)), not by strace: a traced publisher sent far slower and cost rtmp-ingest ~20% more CPU per GB in a paired trial at chunk-size 4096 (the ffmpeg CLI ~2%); milestones are wall-clock times in the receivers. For the ffmpeg CLI 'session' is the moment it prints `Input #0` (the end of its default probing).",
-    '- **Publisher close**: the publishers run with [bench/linger.c](bench/linger.c) preloaded: their final `close()` of the RTMP socket becomes shutdown + drain. Without it ffmpeg and GStreamer close with unread acknowledgements pending, their kernel answers the receiver with RST, and a receiver still working through a backlog loses the end of the stream (the slower receivers lost up to 30% of the packets in trial runs). Bytes and timing on the wire are unchanged.',
+    '- **Connect times**: the publisher\'s TCP connect is the kernel\'s timestamp of its SYN on the loopback interface: `tcpdump -i lo -c 1 --immediate-mode`, filtered on SYNs to the receiver\'s port, is started before each publisher and exits at that one packet, so nothing is captured while the stream flows. The publisher is neither traced nor modified (under strace a publisher sent in another rhythm and cost the receivers more CPU per GB).' +
+      synAccuracy(res) +
+      " Startup milestones are wall-clock times in the receivers; for the ffmpeg CLI 'session' is the moment it prints `Input #0` (the end of its default probing).",
+    '- **Publisher close**: ffmpeg and GStreamer close their socket right after their last write. A receiver still working through a backlog that then sends an RTMP acknowledgement gets RST from the publisher\'s kernel, which discards what the publisher had not yet sent: that receiver loses the end of the stream. rtmp-ingest sends a due acknowledgement only once it has caught up and reads on after a failed write (FFmpeg patches 0011 and 0009). A receiver that lost packets in a run is marked **lost packets** in its table; its CPU, throughput and memory figures then come from its complete runs only, and a round enters a ratio only when both receivers got every packet. A receiver that lost packets in every run is summarized from those runs per GB it delivered and marked †, and a target compared against it is n/a.' +
+      (res.throughputLinger
+        ? ` An extra table, ${LINGER_LABEL}, shows the same receivers with publishers whose final close() waits for the receiver to close first (shutdown, then drain): not a headline row, since those publishers are modified.`
+        : ''),
   );
   if (res.notes?.length) for (const n of res.notes) L.push(`- ${n}`);
   L.push('');
@@ -141,19 +183,18 @@ export function renderMarkdown(res, { chartPath }) {
     L.push(`![CPU per GB](${chartPath})`, '');
     for (const pub of tp.publishers) {
       L.push(`### ${PUBLISHERS[pub].label}`, '');
-      L.push('| receiver | CPU s/GB | user / sys s/GB | rtmp-ingest / this (CPU) | throughput MB/s | peak RSS MiB | idle RSS MiB | start-up CPU ms | packets |');
-      L.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
-      for (const rec of tp.receivers) {
-        const s = tp.summary[pub][rec];
-        if (!s?.runs) {
-          L.push(`| ${label(rec)} | failed: ${String(s?.error ?? '').replace(/\|/g, '/').slice(0, 160)} | | | | | | | |`);
-          continue;
-        }
-        const ratio = rec === 'rtmp-ingest' ? '1' : `${f(s.ratioVsThis)} (${f(s.ratioMin)}-${f(s.ratioMax)})`;
-        const pk = s.packets === undefined ? 'bytes ok' : s.complete ? `all (${s.packets})` : `**incomplete** in ${s.incompleteRuns} of ${s.runs} runs (fewest ${s.minPackets})`;
-        L.push(`| ${label(rec)} | ${f(s.cpuSecPerGB)} | ${f(s.userSecPerGB)} / ${f(s.sysSecPerGB)} | ${ratio} | ${f(s.throughputMBps, 0)} | ${f(s.peakRssMiB, 0)} | ${f(s.idleRssMiB, 0)} | ${f(s.startupCpuMs, 0)} | ${pk} |`);
+      throughputTable(L, tp, pub);
+    }
+    const lg = res.throughputLinger;
+    if (lg) {
+      for (const pub of lg.publishers) {
+        L.push(`### ${PUBLISHERS[pub].label}, ${LINGER_LABEL}`, '');
+        L.push(
+          `Not a headline row (${lg.rounds} round${lg.rounds === 1 ? '' : 's'}): bench/linger.c turns the publisher's final close() into shutdown + drain, so it stays until the receiver has read everything. Compare the packets column with the unmodified publisher's table.`,
+          '',
+        );
+        throughputTable(L, lg, pub);
       }
-      L.push('');
     }
   }
 
@@ -171,12 +212,12 @@ export function renderMarkdown(res, { chartPath }) {
           L.push(`| ${PUBLISHERS[pub].label} | ${label(rec)} | failed: ${String(s?.error ?? '').slice(0, 120)} | | | | |`);
           continue;
         }
-        const pct = (s.cpuSecPerGB * (res.inputs.realtime.payloadBytes / 1e9) * 100) / res.inputs.realtime.spec.seconds;
-        const ratio = rec === 'rtmp-ingest' ? '1' : `${f(s.ratioVsThis)} (${f(s.ratioMin)}-${f(s.ratioMax)})`;
-        L.push(`| ${PUBLISHERS[pub].label} | ${label(rec)} | ${f(s.cpuSecPerGB)} | ${f(s.userSecPerGB)} / ${f(s.sysSecPerGB)} | ${f(pct, 1)} | ${ratio} | ${s.packets === undefined ? 'bytes ok' : s.complete ? 'all' : `**incomplete** in ${s.incompleteRuns} of ${s.runs} (fewest ${s.minPackets})`} |`);
+        const pct = (s.cpuSecPerGB * (res.inputs.realtime.payloadBytes / 1e9) * 100) / res.inputs.realtime.spec.seconds; // CPU of the whole input at the median rate
+        L.push(`| ${PUBLISHERS[pub].label} | ${label(rec)} | ${cpuCell(s)} | ${f(s.userSecPerGB)} / ${f(s.sysSecPerGB)} | ${f(pct, 1)} | ${ratioCell(s, rec)} | ${packetsCell(s)} |`);
       }
     }
     L.push('');
+    dagger(L, rt);
   }
 
   // ---- syscalls
@@ -228,7 +269,7 @@ export function renderMarkdown(res, { chartPath }) {
     }
     const st = res.latency.startup;
     if (st) {
-      L.push("### Startup: the publisher's TCP `connect()` -> ...  (ffmpeg CLI publisher, realtime; median of runs)", '');
+      L.push("### Startup: the publisher's TCP connect (its SYN) -> ...  (ffmpeg CLI publisher, realtime; median of runs)", '');
       L.push("| receiver | runs | -> 'session' (streams known) ms | -> first packet in JS ms | first packet read -> 'session' ms (worst) |");
       L.push('| --- | ---: | ---: | ---: | ---: |');
       for (const [rec, s] of Object.entries(st.summary)) {
@@ -241,7 +282,7 @@ export function renderMarkdown(res, { chartPath }) {
       }
       L.push('');
       L.push(
-        "The time from `connect()` to the first media packet is mostly the publisher's (RTMP handshake, connect/publish commands, its own input probing); " +
+        "The time from the connect to the first media packet is mostly the publisher's (RTMP handshake, connect/publish commands, its own input probing); " +
           "the last column is rtmp-ingest's own share: from reading the first media packet to emitting 'session'.",
         '',
       );
@@ -289,4 +330,49 @@ export function renderMarkdown(res, { chartPath }) {
     L.push('');
   }
   return L.join('\n');
+}
+
+/** CPU s/GB, marked when every run of the receiver lost packets (then per GB it delivered). */
+const cpuCell = (s) => `${f(s.cpuSecPerGB)}${s.fromIncomplete ? ' †' : ''}`;
+
+function ratioCell(s, rec) {
+  if (rec === 'rtmp-ingest') return '1';
+  const rounds = s.ratioRounds !== undefined && s.ratioRounds < s.runs ? `; ${s.ratioRounds} of ${s.runs} rounds` : '';
+  return `${f(s.ratioVsThis)}${s.ratioFromIncomplete ? ' †' : ''} (${f(s.ratioMin)}-${f(s.ratioMax)}${rounds})`;
+}
+
+function packetsCell(s) {
+  if (s.packets === undefined) return 'bytes ok';
+  if (s.complete) return `all (${s.packets})`;
+  const of = s.expected === undefined ? '' : ` of ${s.expected}`;
+  const from = s.fromIncomplete ? '' : `; figures from the ${s.figureRuns} complete run${s.figureRuns === 1 ? '' : 's'}`;
+  return `**lost packets** in ${s.incompleteRuns} of ${s.runs} run${s.runs === 1 ? '' : 's'} (fewest ${s.minPackets}${of})${from}`;
+}
+
+/** The footnote for †, under a table that has one. */
+function dagger(L, tp) {
+  const marked = Object.values(tp.summary).some((byRec) => Object.values(byRec).some((s) => s.fromIncomplete || s.ratioFromIncomplete));
+  if (marked) L.push('† lost packets in every run (for a ratio: either receiver did): figures per GB delivered, from streams that ended early; not like for like with a whole stream.', '');
+}
+
+function throughputTable(L, tp, pub) {
+  L.push('| receiver | CPU s/GB | user / sys s/GB | rtmp-ingest / this (CPU) | throughput MB/s | peak RSS MiB | idle RSS MiB | start-up CPU ms | packets |');
+  L.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+  for (const rec of tp.receivers) {
+    const s = tp.summary[pub][rec];
+    if (!s?.runs) {
+      L.push(`| ${label(rec)} | failed: ${String(s?.error ?? '').replace(/\|/g, '/').slice(0, 160)} | | | | | | | |`);
+      continue;
+    }
+    L.push(`| ${label(rec)} | ${cpuCell(s)} | ${f(s.userSecPerGB)} / ${f(s.sysSecPerGB)} | ${ratioCell(s, rec)} | ${f(s.throughputMBps, 0)} | ${f(s.peakRssMiB, 0)} | ${f(s.idleRssMiB, 0)} | ${f(s.startupCpuMs, 0)} | ${packetsCell(s)} |`);
+  }
+  L.push('');
+  dagger(L, { summary: { [pub]: tp.summary[pub] } });
+}
+
+/** How far the captured SYN lay from the connect() call, where bench/linger.c logged the call (the lingering-close runs). */
+function synAccuracy(res) {
+  const d = (res.throughputLinger?.trials ?? []).map((t) => t.synAfterConnectCallUs).filter((x) => x !== undefined);
+  if (!d.length) return '';
+  return ` In the ${d.length} runs with bench/linger.c preloaded, which also logs the publisher's connect() call, the SYN was captured ${f(median(d), 0)} µs after the call (median; ${Math.min(...d)}-${Math.max(...d)} µs).`;
 }

@@ -5,6 +5,8 @@
 //   --out DIR          where results.json, the chart and the report go
 //   --only a,b         sections: throughput,syscalls,realtime,latency,startup,scale,memory
 //   --rounds N         interleaved rounds of the throughput comparison
+//   --linger-rounds N  rounds of the extra throughput row whose publishers
+//                      have bench/linger.c preloaded (0: none)
 //   --receivers a,b    a subset of: rtmp-ingest,ffmpeg-cli,node-media-server,ffmpeg-pipe,node-av
 //   --scale 1,4,16,64  listener counts of the scale test
 //   --soak-gb N        bytes for the memory soak, in GB
@@ -17,9 +19,10 @@ import { dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { prepareInputs } from './inputs.mjs';
 import { runHopLatency, runStartups } from './latency.mjs';
-import { BENCH_DIR, CACHE_DIR, perfWorks, ROOT, straceWorks } from './measure.mjs';
+import { BENCH_DIR, CACHE_DIR, perfWorks, ROOT, straceWorks, synCaptureWorks } from './measure.mjs';
 import { runIdle, runSoak } from './memory.mjs';
 import { cpuChart, evaluateTargets, renderMarkdown } from './report.mjs';
+import { LINGER_LABEL } from './publishers.mjs';
 import { RECEIVERS, unavailableReason } from './receivers.mjs';
 import { runScale } from './scale.mjs';
 import { runSyscalls, runThroughput, summarizeThroughput } from './throughput.mjs';
@@ -30,6 +33,7 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
     only: { type: 'string' },
     rounds: { type: 'string' },
+    'linger-rounds': { type: 'string' },
     receivers: { type: 'string' },
     scale: { type: 'string' },
     'soak-gb': { type: 'string' },
@@ -57,6 +61,8 @@ const plan = quick
   ? {
       rounds: 1,
       publishers: ['gst128'],
+      lingerRounds: 1,
+      lingerPublishers: ['gst128'],
       syscallPublishers: ['gst128'],
       syscallReceivers: ['rtmp-ingest', 'ffmpeg-cli'],
       realtimeRounds: 0,
@@ -70,6 +76,11 @@ const plan = quick
   : {
       rounds: 6,
       publishers: ['ffmpeg', 'gst128', 'gst4096'],
+      // The extra row with lingering publishers: what each receiver gets when
+      // the publisher does not close early. Not a headline row, so fewer rounds,
+      // and the publisher with which a round is shortest.
+      lingerRounds: 2,
+      lingerPublishers: ['gst4096'],
       syscallPublishers: ['ffmpeg', 'gst128', 'gst4096'],
       syscallReceivers: undefined,
       realtimeRounds: 2,
@@ -86,13 +97,14 @@ const plan = quick
       soakBytes: 5e9,
     };
 if (args.rounds) plan.rounds = Number(args.rounds);
+if (args['linger-rounds']) plan.lingerRounds = Number(args['linger-rounds']);
 if (args.scale) plan.scale = args.scale.split(',').map(Number);
 if (args['soak-gb']) plan.soakBytes = Number(args['soak-gb']) * 1e9;
 const SCALE_PUBLISHER = 'gst4096';
 
 if (args.render) {
   const res = JSON.parse(readFileSync(args.render, 'utf8'));
-  for (const key of ['throughput', 'realtime']) {
+  for (const key of ['throughput', 'throughputLinger', 'realtime']) {
     const tp = res[key];
     if (tp) tp.summary = summarizeThroughput(tp.trials, tp.receivers, tp.publishers, key === 'realtime' ? res.inputs.realtime : res.inputs.main);
   }
@@ -119,6 +131,7 @@ const machine = {
   loadStart: load(),
   perf: perfWorks(),
   strace: straceWorks(),
+  tcpdump: synCaptureWorks(),
 };
 const dirty = sh('git', ['status', '--porcelain', '--', 'native', 'lib', 'CMakeLists.txt', 'scripts/ffmpeg-patches'])
   .split('\n')
@@ -166,9 +179,10 @@ const results = {
   availability,
   receivers,
   plan,
-  notes: straceWorks()
-    ? []
-    : ['strace is not installed here: no syscall breakdown, and throughput and startup times start at the publisher\'s spawn instead of its connect().'],
+  notes: [
+    ...(machine.strace ? [] : ['strace is not installed here: no syscall breakdown.']),
+    ...(machine.tcpdump ? [] : ["tcpdump cannot capture on the loopback interface here: no publisher connect times, so no throughput in MB/s and no startup milestones."]),
+  ],
   observations: [],
 };
 
@@ -184,6 +198,12 @@ if (sections.has('throughput')) {
   const tp = await runThroughput({ receivers, publishers: plan.publishers, input: inputs.main, rounds: plan.rounds, log });
   results.throughput = { rounds: plan.rounds, publishers: plan.publishers, receivers, ...tp };
   save();
+  if (plan.lingerRounds > 0) {
+    log(`throughput, ${LINGER_LABEL}: ${plan.lingerRounds} round(s) x ${plan.lingerPublishers.join('/')} x ${receivers.length} receivers`);
+    const lg = await runThroughput({ receivers, publishers: plan.lingerPublishers, input: inputs.main, rounds: plan.lingerRounds, log, linger: true });
+    results.throughputLinger = { rounds: plan.lingerRounds, publishers: plan.lingerPublishers, receivers, ...lg };
+    save();
+  }
 }
 if (sections.has('syscalls')) {
   const recs = (plan.syscallReceivers ?? receivers).filter((r) => receivers.includes(r));
@@ -248,7 +268,7 @@ results.durationSec = (Date.now() - t0) / 1000;
 addObservations(results);
 results.targets = evaluateTargets(results);
 writeReport(results, outDir, writeBenchmarksMd);
-// This run's scratch files (rusage records, connect() traces).
+// This run's scratch files (rusage records, bench/linger.c connect() logs).
 for (const name of readdirSync(CACHE_DIR)) if (name.includes(`-${process.pid}-`)) rmSync(join(CACHE_DIR, name), { force: true });
 log(`done in ${(results.durationSec / 60).toFixed(1)} min: ${relative(process.cwd(), join(outDir, 'results.json'))}${writeBenchmarksMd ? ', BENCHMARKS.md' : ''}`);
 for (const t of results.targets) log(`  ${t.met === undefined ? 'N/A   ' : t.met ? 'MET   ' : 'MISSED'} ${t.target}: ${t.measured}`);

@@ -10,8 +10,11 @@ import { readFileSync, rmSync } from 'node:fs';
 
 let seq = 0;
 
-/** One publish of `input` by `publisher` to `receiver`, measured. */
-export async function runTrial({ receiver, publisher, input, strace = false, perf = false, realtime = false, timeoutMs = 300_000 }) {
+/**
+ * One publish of `input` by `publisher` to `receiver`, measured. linger:
+ * preload bench/linger.c into the publisher (the extra row only).
+ */
+export async function runTrial({ receiver, publisher, input, strace = false, perf = false, realtime = false, linger = false, timeoutMs = 300_000 }) {
   const port = await freePort();
   let h;
   try {
@@ -32,13 +35,15 @@ export async function runTrial({ receiver, publisher, input, strace = false, per
       perfFile = join(CACHE_DIR, `perf-${process.pid}-${++seq}.txt`);
       pf = await attachPerf(processTree(h.pid), perfFile);
     }
-    const pub = await startPublisher(publisher, input.file, `rtmp://127.0.0.1:${port}/live/bench`, { logConnect: true, realtime });
+    // The syscall runs need no connect time: no capture there.
+    const pub = await startPublisher(publisher, input.file, `rtmp://127.0.0.1:${port}/live/bench`, { connectTime: !strace && !perf, realtime, linger });
     await waitExit(h, timeoutMs);
     const pubExit = await waitExit(pub, 15_000).catch((e) => ({ error: e }));
     const ru = h.rusage();
     if (!ru) throw new Error(`${receiver}: no rusage (${JSON.stringify(h.exitInfo)}): ${h.stderr().slice(-1500)}`);
     const res = await rec.result();
-    const connectAt = pub.connectTimes(port)[0];
+    const connectAt = await pub.connectAt();
+    const shimConnectAt = pub.shimConnectAt();
     let syscalls;
     if (st) {
       await waitExit(st, 15_000).catch(() => st.kill());
@@ -52,21 +57,27 @@ export async function runTrial({ receiver, publisher, input, strace = false, per
       rmSync(perfFile, { force: true });
     }
     const cpuUs = ru.userUs + ru.sysUs - base.userUs - base.sysUs;
+    const complete = res.packets === undefined ? undefined : res.packets >= input.packets;
     return {
       receiver,
       publisher,
+      ...(linger ? { linger } : {}),
       ok: true,
       userUs: ru.userUs - base.userUs,
       sysUs: ru.sysUs - base.sysUs,
       cpuUs,
       startupCpuUs: base.userUs + base.sysUs,
       wallUs: connectAt ? ru.exitedAtWallUs - connectAt : undefined,
+      // How far the captured SYN lies from the connect() call that bench/linger.c logged (linger only).
+      synAfterConnectCallUs: connectAt && shimConnectAt ? connectAt - shimConnectAt : undefined,
       peakRssKiB: h.peakRssKiB(),
       idleRssKiB,
       packets: res.packets,
       bytes: res.bytes,
       end: res.listeners?.map((l) => l.end).join(','),
-      complete: res.packets === undefined ? undefined : res.packets >= input.packets,
+      complete,
+      // Payload bytes this receiver delivered: the input's when it got every packet.
+      gotBytes: complete === false ? res.bytes : input.payloadBytes,
       video: res.listeners?.[0]?.video,
       audio: res.listeners?.[0]?.audio,
       publisherExit: pubExit.error ? String(pubExit.error.message).slice(0, 200) : pubExit.code,
@@ -84,19 +95,21 @@ export async function runTrial({ receiver, publisher, input, strace = false, per
  * trial plus, per publisher and receiver, medians and paired ratios
  * rtmp-ingest/peer (median over rounds of the per-round ratio).
  */
-export async function runThroughput({ receivers, publishers, input, rounds, log, realtime = false }) {
+export async function runThroughput({ receivers, publishers, input, rounds, log, realtime = false, linger = false }) {
   const trials = [];
   for (let r = 0; r < rounds; r++) {
     for (const pub of publishers) {
       const order = receivers.map((_, i) => receivers[(i + r) % receivers.length]);
       for (const rec of order) {
-        const t = await runTrial({ receiver: rec, publisher: pub, input, realtime, timeoutMs: realtime ? (input.spec.seconds + 120) * 1000 : 300_000 });
+        const t = await runTrial({ receiver: rec, publisher: pub, input, realtime, linger, timeoutMs: realtime ? (input.spec.seconds + 120) * 1000 : 300_000 });
         t.round = r;
         trials.push(t);
         log(
-          `  ${realtime ? 'realtime ' : ''}round ${r + 1}/${rounds} ${pub.padEnd(7)} ${rec.padEnd(17)} ` +
+          `  ${realtime ? 'realtime ' : ''}${linger ? 'linger ' : ''}round ${r + 1}/${rounds} ${pub.padEnd(7)} ${rec.padEnd(17)} ` +
             (t.ok
-              ? `cpu ${(t.cpuUs / 1e3).toFixed(0).padStart(5)} ms  ${((t.cpuUs / 1e6) / (input.payloadBytes / 1e9)).toFixed(2)} s/GB  wall ${t.wallUs ? (t.wallUs / 1e3).toFixed(0) : '?'} ms  rss ${(t.peakRssKiB / 1024).toFixed(0)} MiB  pkts ${t.packets ?? '-'}/${input.packets}`
+              ? `cpu ${(t.cpuUs / 1e3).toFixed(0).padStart(5)} ms  ${((t.cpuUs / 1e6) / (t.gotBytes / 1e9)).toFixed(2)} s/GB  wall ${t.wallUs ? (t.wallUs / 1e3).toFixed(0) : '?'} ms  rss ${(t.peakRssKiB / 1024).toFixed(0)} MiB  pkts ${t.packets ?? '-'}/${input.packets}` +
+                (t.complete === false ? '  LOST PACKETS' : '') +
+                (t.synAfterConnectCallUs === undefined ? '' : `  SYN ${t.synAfterConnectCallUs} us after connect()`)
               : `FAILED ${t.error}`),
         );
       }
@@ -105,40 +118,67 @@ export async function runThroughput({ receivers, publishers, input, rounds, log,
   return { trials, summary: summarizeThroughput(trials, receivers, publishers, input) };
 }
 
+/**
+ * Medians per publisher and receiver, and paired ratios rtmp-ingest/peer
+ * (median over rounds of the per-round ratio). A run in which a receiver
+ * lost packets did less work than a complete one: while that receiver has
+ * complete runs its figures come from those, and a round enters the ratios
+ * only when both sides of it were complete. A receiver that lost packets in
+ * every run is summarized from those runs, per GB it delivered, and marked
+ * (fromIncomplete), as are the ratios that involve it.
+ */
 export function summarizeThroughput(trials, receivers, publishers, input) {
-  const gb = input.payloadBytes / 1e9;
-  const mb = input.payloadBytes / 1e6;
+  const got = (t) => t.gotBytes ?? input.payloadBytes;
+  const perGB = (t, us) => us / 1e6 / (got(t) / 1e9);
   const summary = {};
   for (const pub of publishers) {
     summary[pub] = {};
+    const ran = {};
+    const used = {};
     for (const rec of receivers) {
-      const ts = trials.filter((t) => t.publisher === pub && t.receiver === rec && t.ok);
+      ran[rec] = trials.filter((t) => t.publisher === pub && t.receiver === rec && t.ok);
+      const full = ran[rec].filter((t) => t.complete !== false);
+      used[rec] = full.length ? full : ran[rec];
+    }
+    const mine = used['rtmp-ingest'] ?? [];
+    const mineIncomplete = mine.some((t) => t.complete === false);
+    for (const rec of receivers) {
+      const ts = ran[rec];
       if (!ts.length) {
         const failed = trials.find((t) => t.publisher === pub && t.receiver === rec && !t.ok);
         summary[pub][rec] = { runs: 0, error: failed?.error ?? 'no run' };
         continue;
       }
+      const us = used[rec];
+      const fromIncomplete = us.some((t) => t.complete === false);
       const ratios = [];
-      for (const t of ts) {
-        const mine = trials.find((x) => x.publisher === pub && x.receiver === 'rtmp-ingest' && x.round === t.round && x.ok);
-        if (mine && t.cpuUs > 0) ratios.push(mine.cpuUs / t.cpuUs);
+      for (const t of us) {
+        const m = mine.find((x) => x.round === t.round);
+        if (m && t.cpuUs > 0) ratios.push(perGB(m, m.cpuUs) / perGB(t, t.cpuUs));
       }
+      const packets = ts.map((t) => t.packets).filter((n) => n !== undefined);
       summary[pub][rec] = {
         runs: ts.length,
-        cpuSecPerGB: median(ts.map((t) => t.cpuUs / 1e6 / gb)),
-        userSecPerGB: median(ts.map((t) => t.userUs / 1e6 / gb)),
-        sysSecPerGB: median(ts.map((t) => t.sysUs / 1e6 / gb)),
-        throughputMBps: median(ts.filter((t) => t.wallUs).map((t) => mb / (t.wallUs / 1e6))),
-        peakRssMiB: median(ts.map((t) => t.peakRssKiB / 1024)),
-        idleRssMiB: median(ts.map((t) => t.idleRssKiB / 1024)),
-        startupCpuMs: median(ts.map((t) => t.startupCpuUs / 1e3)),
+        cpuSecPerGB: median(us.map((t) => perGB(t, t.cpuUs))),
+        userSecPerGB: median(us.map((t) => perGB(t, t.userUs))),
+        sysSecPerGB: median(us.map((t) => perGB(t, t.sysUs))),
+        throughputMBps: median(us.filter((t) => t.wallUs).map((t) => got(t) / 1e6 / (t.wallUs / 1e6))),
+        peakRssMiB: median(us.map((t) => t.peakRssKiB / 1024)),
+        idleRssMiB: median(us.map((t) => t.idleRssKiB / 1024)),
+        startupCpuMs: median(us.map((t) => t.startupCpuUs / 1e3)),
         complete: ts.every((t) => t.complete !== false),
         incompleteRuns: ts.filter((t) => t.complete === false).length,
-        packets: ts[0].packets,
-        minPackets: ts[0].packets === undefined ? undefined : Math.min(...ts.map((t) => t.packets)),
+        // The figures above come from this many runs (all, or the complete ones).
+        figureRuns: us.length,
+        fromIncomplete,
+        expected: input.packets,
+        packets: packets.length ? Math.max(...packets) : undefined,
+        minPackets: packets.length ? Math.min(...packets) : undefined,
         ratioVsThis: rec === 'rtmp-ingest' ? 1 : median(ratios),
         ratioMin: ratios.length ? Math.min(...ratios) : NaN,
         ratioMax: ratios.length ? Math.max(...ratios) : NaN,
+        ratioRounds: ratios.length,
+        ratioFromIncomplete: rec !== 'rtmp-ingest' && (fromIncomplete || mineIncomplete),
       };
     }
   }
