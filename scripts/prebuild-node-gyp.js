@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // prebuildify builds by spawning `node-gyp rebuild --target=.. --devdir=..
 // --arch=.. --release` and then takes the first *.node in build/Release.
-// This project builds with cmake-js, so `npm run prebuild` points
+// This project builds with cmake-js, so `npm run build:prebuild` points
 // prebuildify's --node-gyp here: the same build, into the same folder.
 'use strict';
 const { execFileSync } = require('node:child_process');

@@ -154,7 +154,7 @@ describe.skipIf(!haveFfmpeg)('the npm package', () => {
     stage = join(work, 'checkout');
     stageCheckout(stage);
     // The prebuild the tarball carries, stripped, built the way a release is.
-    const prebuild = await run('npm', ['run', 'prebuild'], { cwd: stage });
+    const prebuild = await run('npm', ['run', 'build:prebuild'], { cwd: stage });
     expect(prebuild.stderr, 'FFmpeg is built once, in the checkout, not again here').toContain('is up to date');
     await run('npm', ['run', 'build:ts'], { cwd: stage });
     const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', work], { cwd: stage });
