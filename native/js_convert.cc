@@ -11,8 +11,6 @@ namespace rtmp_ingest {
 
 namespace {
 
-// Below this size a copy is cheaper than an external buffer and its finalizer.
-constexpr int kCopyBelowBytes = 512;
 constexpr size_t kMetaFields = 8;  // PACKET_META_FIELDS in lib/native.ts
 
 // The JS Buffer over a packet holds the packet's AVBufferRef (the hint)

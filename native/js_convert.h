@@ -14,6 +14,10 @@
 
 namespace rtmp_ingest {
 
+// Packets smaller than this are copied into their batch's slab: cheaper than
+// an external buffer and its finalizer. Larger ones are handed over.
+constexpr int kCopyBelowBytes = 512;
+
 // The events as one JS array, or nullptr when JS cannot run any more.
 // Packets are moved out of the events (their buffers now belong to JS).
 napi_value EventsToJs(napi_env env, std::vector<Event>& events);

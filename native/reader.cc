@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "ffmpeg_log.h"
+#include "js_convert.h"
 #include "stream_probe.h"
 
 extern "C" {
@@ -434,7 +435,9 @@ int Reader::ReadPacket(AVFormatContext* input, PacketPtr* packet, int64_t* read_
   if (ret < 0) return ret;
   *read_at_us = MonotonicMicros();
   ArmDeadline(options_.idle_timeout_ms);
-  // The JS Buffer holds a reference to the packet's memory.
+  // Handed over to JS, the packet's memory comes from the pool, so it is
+  // reused once JS collects the Buffer; a copy otherwise.
+  if ((*packet)->size >= kCopyBelowBytes && packet_pool_.Adopt(packet->get())) return 0;
   if (!(*packet)->buf && av_packet_make_refcounted(packet->get()) < 0) return AVERROR(ENOMEM);
   return 0;
 }

@@ -21,6 +21,7 @@
 #include "errors.h"
 #include "events.h"
 #include "ffmpeg_ptr.h"
+#include "packet_pool.h"
 #include "stream_probe.h"
 
 struct sockaddr_storage;
@@ -105,6 +106,7 @@ class Reader {
   std::atomic<bool> stopping_{false};
 
   // Touched only by the reader thread (including from OnInterrupt).
+  PacketPool packet_pool_;
   int64_t deadline_us_ = INT64_MAX;
   int64_t next_refusal_check_us_ = 0;
   Interrupt interrupted_ = Interrupt::None;
