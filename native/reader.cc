@@ -534,12 +534,15 @@ void Reader::EndSession(int averror, int stream_error, int fd) {
     end.reason = "error";  // bad data from the publisher, e.g. AVERROR_INVALIDDATA
     end.error = ErrorFromAverror(stream_error, "reading the stream");
   } else if (averror == AVERROR_EOF) {
-    end.reason = "eof";  // the publisher deleted its stream (patch 0010)
+    // The publisher deleted its stream (patch 0010) or closed the connection
+    // between two messages (patch 0013): every byte it sent has been read.
+    end.reason = "eof";
   } else {
-    // The connection ended before the publisher ended its stream.
     switch (PeerState(fd)) {
-      case ConnectionState::Closed:  // FIN: every byte it sent has been read
-        end.reason = "eof";
+      case ConnectionState::Closed:
+        end.reason = "error";
+        end.error = ErrorInfo{"EIO", "the publisher closed the connection in the middle of a message",
+                              AVERROR(EIO)};
         break;
       case ConnectionState::Reset:
         end.reason = "error";
