@@ -39,6 +39,7 @@ export interface Packet {
   pts: number;
   /** In timeBase units; NaN when unknown (AV_NOPTS_VALUE). */
   dts: number;
+  /** In timeBase units; 0 when unknown, as in FFmpeg. */
   duration: number;
   /** The stream's time base (shared, frozen). */
   timeBase: [number, number];

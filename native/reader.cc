@@ -428,6 +428,21 @@ bool Reader::Authorized(AVFormatContext* input, const Peer& peer) {
   return AwaitVerdict(ticket);
 }
 
+// libavformat gives a video packet a duration from the stream's
+// r_frame_rate, which only avformat_find_stream_info sets (we do not run
+// it: it would wait seconds on a live stream), or from the parser's frame
+// rate, which the VP9 parser never sets and the AV1 parser only from
+// timing_info. Where neither applies, the frame rate the publisher
+// announced (onMetaData) stands in for r_frame_rate, as that probe would.
+static void GiveVideoDuration(AVStream* stream, AVPacket* packet) {
+  if (packet->duration > 0 || stream->codecpar->codec_type != AVMEDIA_TYPE_VIDEO) return;
+  AVRational rate = stream->avg_frame_rate;
+  if (rate.num <= 0 || rate.den <= 0 || stream->r_frame_rate.num > 0) return;
+  stream->r_frame_rate = rate;  // libavformat fills in the packets that follow
+  packet->duration = av_rescale_rnd(1, int64_t{rate.den} * stream->time_base.den,
+                                    int64_t{rate.num} * stream->time_base.num, AV_ROUND_DOWN);
+}
+
 int Reader::ReadPacket(AVFormatContext* input, PacketPtr* packet, int64_t* read_at_us) {
   packet->reset(av_packet_alloc());
   if (!*packet) return AVERROR(ENOMEM);
@@ -435,6 +450,7 @@ int Reader::ReadPacket(AVFormatContext* input, PacketPtr* packet, int64_t* read_
   if (ret < 0) return ret;
   *read_at_us = MonotonicMicros();
   ArmDeadline(options_.idle_timeout_ms);
+  GiveVideoDuration(input->streams[(*packet)->stream_index], packet->get());
   // Handed over to JS, the packet's memory comes from the pool, so it is
   // reused once JS collects the Buffer; a copy otherwise.
   if ((*packet)->size >= kCopyBelowBytes && packet_pool_.Adopt(packet->get())) return 0;
