@@ -25,13 +25,6 @@ export interface PublisherCase {
   realtime: boolean;
   /** Whether the tools it needs are here (throws under CI when they are not). */
   available: () => boolean;
-  /**
-   * librtmp never reads its socket while it publishes: once the receiver
-   * has acknowledged anything, its close() is a reset that discards what it
-   * had not sent. Uploading faster than real time to a receiver that is
-   * behind, it may lose its tail (README, Limits).
-   */
-  resetsWhenBehind?: boolean;
 }
 
 const ffmpegAvailable = (): boolean => true; // every suite using these requires ffmpeg itself
@@ -51,7 +44,6 @@ const rtmpsink = (realtime: boolean): PublisherCase => ({
   reference: 'gstreamer',
   realtime,
   available: rtmpsinkAvailable,
-  resetsWhenBehind: !realtime,
 });
 const ffmpeg = (realtime: boolean): PublisherCase => ({
   name: realtime ? 'ffmpeg -re' : 'ffmpeg',

@@ -18,6 +18,8 @@ export interface ClipSpec {
   fps: number;
   seconds: number;
   videoKbps: number;
+  /** Film grain over the test pattern, so key frames are large (over 1 MB at 2160p). */
+  grain?: boolean;
 }
 
 /** H.264 (2 B-frames, 2 s GOP) + AAC 128 kb/s 44.1 kHz stereo, as FLV. */
@@ -25,14 +27,15 @@ export const CLIPS = {
   'ack-3mb': { width: 1280, height: 720, fps: 30, seconds: 6, videoKbps: 4000 },
   'ack-12mb': { width: 1280, height: 720, fps: 30, seconds: 12, videoKbps: 8000 },
   'hd1080-20mbps': { width: 1920, height: 1080, fps: 30, seconds: 25, videoKbps: 20000 },
+  'uhd2160-45mbps': { width: 3840, height: 2160, fps: 30, seconds: 6, videoKbps: 45000, grain: true },
 } as const satisfies Record<string, ClipSpec>;
 export type ClipName = keyof typeof CLIPS;
 
 function ffmpegArgs(spec: ClipSpec, out: string): string[] {
-  const { width, height, fps, seconds, videoKbps } = spec;
+  const { width, height, fps, seconds, videoKbps, grain } = spec;
   return [
     '-hide_banner', '-loglevel', 'error', '-y',
-    '-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}:rate=${fps}:duration=${seconds}`,
+    '-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}:rate=${fps}:duration=${seconds}${grain ? ',noise=alls=12:allf=t' : ''}`,
     '-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=44100:duration=${seconds}`,
     '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p',
     '-b:v', `${videoKbps}k`, '-maxrate', `${videoKbps}k`, '-bufsize', `${videoKbps * 2}k`,

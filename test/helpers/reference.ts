@@ -94,6 +94,11 @@ export function parseFfprobeStreams(json: string): RefStream[] {
   }));
 }
 
+// A probe long enough for every stream's parameters before the first packet
+// is printed: with the default 5 MB, a file that opens with a key frame of
+// over 1 MB (2160p) left its first AAC packet without a duration.
+const PROBE_FILE_ARGS = ['-probesize', '100M', '-analyzeduration', '30M'] as const;
+
 export const FFPROBE_PACKET_ARGS = ['-v', 'error', '-show_packets', '-show_data_hash', 'sha256', '-of', 'json'] as const;
 
 async function ffprobeJson(file: string, extra: readonly string[], ffprobe: string): Promise<string> {
@@ -104,7 +109,7 @@ async function ffprobeJson(file: string, extra: readonly string[], ffprobe: stri
 
 /** Every packet libavformat demuxes from `file`, in read order. `ffprobe`: which executable (default: the one on PATH). */
 export async function probePackets(file: string, ffprobe = 'ffprobe'): Promise<RefPacket[]> {
-  return parseFfprobePackets(await ffprobeJson(file, FFPROBE_PACKET_ARGS, ffprobe));
+  return parseFfprobePackets(await ffprobeJson(file, [...PROBE_FILE_ARGS, ...FFPROBE_PACKET_ARGS], ffprobe));
 }
 
 /** Stream list with extradata hashes (the AVC/AAC sequence headers end up there, not in packets). */
