@@ -148,8 +148,12 @@ function clipOf(input, seconds) {
   return { file: clip, fileBytes: statSync(clip).size, spec: { ...input.spec, seconds: secs }, ...JSON.parse(readFileSync(clipInfo, 'utf8')) };
 }
 
-/** Makes (or reuses) the inputs; returns {name: {file, fileBytes, packets, video, audio, payloadBytes, spec}}. */
-export function prepareInputs(quick, log = () => {}) {
+/**
+ * Makes (or reuses) the inputs; returns {name: {file, fileBytes, packets,
+ * video, audio, payloadBytes, spec}}, and under `matrix` the matrix's inputs
+ * by id (all, or those in matrixIds; the main one always) with their realtime clips.
+ */
+export function prepareInputs(quick, log = () => {}, matrixIds = undefined) {
   const dir = join(CACHE_DIR, 'inputs');
   mkdirSync(dir, { recursive: true });
   const out = {};
@@ -180,6 +184,7 @@ export function prepareInputs(quick, log = () => {}) {
   if (!quick) {
     for (const entry of MATRIX) {
       const { id, main, ...spec } = entry;
+      if (!main && matrixIds && !matrixIds.includes(id)) continue;
       const input = main ? out.main : make(id, spec);
       out.matrix[id] = { ...input, id, main: !!main, realtime: main ? out.realtime : clipOf(input, MATRIX_REALTIME_SECONDS) };
     }

@@ -173,6 +173,8 @@ export function summarizeThroughput(trials, receivers, publishers, input) {
         sysSecPerGB: median(us.map((t) => perGB(t, t.sysUs))),
         throughputMBps: median(us.filter((t) => t.wallUs).map((t) => got(t) / 1e6 / (t.wallUs / 1e6))),
         peakRssMiB: median(us.map((t) => t.peakRssKiB / 1024)),
+        // nginx-rtmp (no packet count): the fewest bytes it read, and the media's minimum.
+        ...(ts.some((t) => t.wireBytes !== undefined) ? { minWireBytes: Math.min(...ts.map((t) => t.wireBytes)), wireMinBytes: ts[0].wireMinBytes } : {}),
         minFaultsPerGB: median(us.filter((t) => t.minFlt !== undefined).map((t) => t.minFlt / (got(t) / 1e9))),
         idleRssMiB: median(us.map((t) => t.idleRssKiB / 1024)),
         startupCpuMs: median(us.map((t) => t.startupCpuUs / 1e3)),
@@ -200,10 +202,10 @@ export function summarizeThroughput(trials, receivers, publishers, input) {
  * on the full input (cheap, all threads), and the breakdown by syscall from
  * `strace -c` on a shorter clip (strace stops the tracee at every syscall).
  */
-export async function runSyscalls({ receivers, publishers, input, clip, usePerf, log, realtime = false }) {
+export async function runSyscalls({ receivers, publishers, input, clip, usePerf, perfOnly = false, log, realtime = false }) {
   const out = {};
   const mb = input.payloadBytes / 1e6;
-  const clipMb = clip.payloadBytes / 1e6;
+  const clipMb = clip?.payloadBytes / 1e6;
   for (const pub of publishers) {
     out[pub] = {};
     for (const rec of receivers) {
@@ -217,7 +219,8 @@ export async function runSyscalls({ receivers, publishers, input, clip, usePerf,
           if (t.minFlt !== undefined) row.minFaultsPerGB = t.minFlt / (t.gotBytes / 1e9);
         } else row.perfError = t.error ?? 'no perf output';
       }
-      const s = await runTrial({ receiver: rec, publisher: pub, input: clip, strace: true, realtime });
+      // perfOnly (the matrix's other inputs): no breakdown by syscall.
+      const s = perfOnly ? { ok: false, error: 'perf only' } : await runTrial({ receiver: rec, publisher: pub, input: clip, strace: true, realtime });
       if (s.ok && s.syscalls) {
         row.straceTotalPerMB = s.syscalls.total / clipMb;
         row.top = Object.entries(s.syscalls.byName)
@@ -225,13 +228,13 @@ export async function runSyscalls({ receivers, publishers, input, clip, usePerf,
           .slice(0, 6)
           .map(([name, calls]) => ({ name, perMB: calls / clipMb }));
         if (row.perMB === undefined) row.perMB = row.straceTotalPerMB;
-      } else row.straceError = s.error ?? 'no strace output';
+      } else if (!perfOnly) row.straceError = s.error ?? 'no strace output';
       out[pub][rec] = row;
       log(
         `  syscalls ${realtime ? 'realtime ' : ''}${pub.padEnd(7)} ${rec.padEnd(17)} ${row.perMB?.toFixed(0) ?? '?'} /MB` +
           (row.contextSwitchesPerMB !== undefined ? `, ${row.contextSwitchesPerMB.toFixed(0)} ctx switches/MB` : '') +
           (row.minFaultsPerGB !== undefined ? `, ${row.minFaultsPerGB.toFixed(0)} minor faults/GB` : '') +
-          (row.top ? `  (strace: ${row.top.map((x) => `${x.name} ${x.perMB.toFixed(0)}`).join(', ')})` : ` ${row.straceError ?? ''}`),
+          (row.top ? `  (strace: ${row.top.map((x) => `${x.name} ${x.perMB.toFixed(0)}`).join(', ')})` : ` ${row.straceError ?? row.perfError ?? ''}`),
       );
     }
   }
