@@ -8,7 +8,7 @@
 //   nginx-rtmp         Debian's nginx with libnginx-mod-rtmp, one process, a
 //                      `live on` application without subscribers (the C reference)
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { BENCH_DIR, CACHE_DIR, ROOT, startMeasured, waitForPort } from './measure.mjs';
@@ -175,6 +175,8 @@ export async function startReceiver(id, { port, ports, maxSeconds = 600, progres
       const timer = setInterval(() => {
         if (/PUBLISH/.test(readLog())) {
           clearInterval(timer);
+          // Its end, for the throughput: when it wrote the line, not when it was stopped.
+          h.doneWallUs = Math.round(statSync(accessLog).mtimeMs * 1000);
           void h.kill(3000, 'SIGTERM');
         }
       }, 20);

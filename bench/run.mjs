@@ -89,7 +89,7 @@ const plan = quick
       // and the publisher with which a round is shortest.
       lingerRounds: 2,
       lingerPublishers: ['gst4096'],
-      syscallPublishers: ['ffmpeg', 'gst128', 'gst4096'],
+      syscallPublishers: ['ffmpeg', 'ffmpeg9', 'gst128', 'gst4096'],
       syscallReceivers: undefined,
       realtimeRounds: 2,
       realtimePublishers: ['ffmpeg', 'ffmpeg9', 'gst128', 'gst4096'],

@@ -74,7 +74,7 @@ export async function runTrial({ receiver, publisher, input, strace = false, per
       startupCpuUs: base.userUs + base.sysUs,
       minFlt: ru.minFlt === undefined ? undefined : ru.minFlt - baseFaults.minFlt,
       majFlt: ru.majFlt === undefined ? undefined : ru.majFlt - baseFaults.majFlt,
-      wallUs: connectAt ? ru.exitedAtWallUs - connectAt : undefined,
+      wallUs: connectAt ? (h.doneWallUs ?? ru.exitedAtWallUs) - connectAt : undefined,
       // How far the captured SYN lies from the connect() call that bench/linger.c logged (linger only).
       synAfterConnectCallUs: connectAt && shimConnectAt ? connectAt - shimConnectAt : undefined,
       peakRssKiB: h.peakRssKiB(),
