@@ -70,6 +70,8 @@ rtmp {
   server {
     listen 127.0.0.1:${port};
     chunk_size ${NGINX_CHUNK};
+    # Its default of 1M drops a publisher whose key frames are larger (the 2160p30 input's).
+    max_message 16M;
     application live { live on; }
   }
 }
