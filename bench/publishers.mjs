@@ -30,7 +30,7 @@ export function publisherUnavailable(id) {
 export const LINGER_LABEL = 'publishers with bench/linger.c preloaded (lingering close)';
 
 /**
- * Starts a publisher. opts: { realtime, loop (ffmpeg only: -stream_loop -1),
+ * Starts a publisher. opts: { audioOnly (the input has no video), realtime, loop (ffmpeg only: -stream_loop -1),
  * seconds (stop after this much media), connectTime (capture its SYN to the
  * first URL's port: read it with connectAt()), linger (preload bench/linger.c:
  * a lingering close, and its own log of connect() calls, read with
@@ -57,7 +57,8 @@ export async function startPublisher(id, file, urls, opts = {}) {
     args = [
       '-q',
       'filesrc', `location=${file}`, '!', 'flvdemux', 'name=d',
-      'd.video', '!', 'queue', '!', 'm.video',
+      // flvmux waits for data on every pad it has: no video pad for an audio-only input.
+      ...(opts.audioOnly ? [] : ['d.video', '!', 'queue', '!', 'm.video']),
       'd.audio', '!', 'queue', '!', 'm.audio',
       'flvmux', 'name=m', 'streamable=true', '!',
     ];

@@ -461,7 +461,7 @@ function matrixTable(L, res) {
           L.push(`| ${what} | ${PUBLISHERS[pub].label} | ${label(rec)} | failed: ${String(s?.error ?? '').replace(/\|/g, '/').slice(0, 120)} | | | | | | |`);
           continue;
         }
-        L.push(`| ${what} | ${PUBLISHERS[pub].label} | ${label(rec)} | ${cpuCell(s)} | ${ratioCell(s, rec)} | ${f(s.minFaultsPerGB, 0)} | ${sc ? f(sc.perMB, 0) : 'n/a'} | ${f(s.throughputMBps, 0)} | ${tp.rounds} | ${packetsCell(s)} |`);
+        L.push(`| ${what} | ${PUBLISHERS[pub].label} | ${label(rec)} | ${cpuCell(s)} | ${ratioCell(s, rec)} | ${f(s.minFaultsPerGB, 0)} | ${sc ? `${f(sc.perMB, 0)}${sc.complete === false ? ' (that run lost packets)' : ''}` : 'n/a'} | ${f(s.throughputMBps, 0)} | ${tp.rounds} | ${packetsCell(s)} |`);
       }
     }
     dagger(L, tp);

@@ -37,7 +37,7 @@ export async function runTrial({ receiver, publisher, input, strace = false, per
       pf = await attachPerf(processTree(h.pid), perfFile);
     }
     // The syscall runs need no connect time: no capture there.
-    const pub = await startPublisher(publisher, input.file, `rtmp://127.0.0.1:${port}/live/bench`, { connectTime: !strace && !perf, realtime, linger });
+    const pub = await startPublisher(publisher, input.file, `rtmp://127.0.0.1:${port}/live/bench`, { connectTime: !strace && !perf, realtime, linger, audioOnly: input.video === 0 });
     await waitExit(h, timeoutMs);
     const pubExit = await waitExit(pub, 15_000).catch((e) => ({ error: e }));
     const ru = h.rusage();
