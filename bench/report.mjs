@@ -85,7 +85,7 @@ export function evaluateTargets(res) {
     }
   }
   // Issue 10: nothing lost from publishers as installed (no shim), in every run that counts packets.
-  const mine = [...(res.throughput?.trials ?? []), ...(res.realtime?.trials ?? [])].filter((t) => t.receiver === 'rtmp-ingest' && t.ok && t.packets !== undefined);
+  const mine = byInput(res).flatMap((e) => [...(e.throughput?.trials ?? []), ...(e.realtime?.trials ?? [])]).filter((t) => t.receiver === 'rtmp-ingest' && t.ok && t.packets !== undefined);
   const hops = (res.latency?.hop ?? []).filter((h) => !h.error);
   if (mine.length || hops.length) {
     const lost = mine.filter((t) => t.complete === false).length + hops.filter((h) => h.packets < h.expected).length;
