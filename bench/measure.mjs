@@ -38,6 +38,27 @@ export function procCpuUs(pid) {
   }
 }
 
+/**
+ * Page faults of a process tree so far: minor and major, each process's own
+ * plus those of children it has waited for (the counts wait4 reports at exit).
+ */
+export function treeFaults(pid) {
+  let minFlt = 0;
+  let majFlt = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const text = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      // after the comm field: minflt = field 10, cminflt 11, majflt 12, cmajflt 13
+      minFlt += Number(f[7]) + Number(f[8]);
+      majFlt += Number(f[9]) + Number(f[10]);
+    } catch {
+      /* gone */
+    }
+  }
+  return { minFlt, majFlt };
+}
+
 /** VmRSS / VmHWM of a process in KiB, or undefined when it is gone. */
 export function procMem(pid) {
   try {

@@ -1,27 +1,36 @@
 // The publishers, each a child process of its own (its CPU is not counted):
 //  - the ffmpeg CLI, `-c copy -f flv`: it mirrors the chunk size the server
-//    announces (rtmp-ingest 4096, the other libavformat listeners 128, node-media-server 65535);
+//    announces (rtmp-ingest and nginx-rtmp 4096, the other libavformat listeners 128,
+//    node-media-server 65535): Debian's 5.1 and the 9.0.2 build in deps/ffmpeg-cli;
 //  - GStreamer's rtmp2sink with a fixed chunk-size (128, its default; 4096 as OBS).
 // Several URLs from one ffmpeg go through its tee muxer (the scale test).
 // They run as installed: nothing is preloaded into them, except in the one
 // labelled extra row that preloads bench/linger.c (opts.linger).
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CACHE_DIR, lingerShim, startMeasured, startProcess, synCaptureWorks, watchSyn } from './measure.mjs';
+import { CACHE_DIR, ROOT, lingerShim, startMeasured, startProcess, synCaptureWorks, watchSyn } from './measure.mjs';
 
 export const PUBLISHERS = {
-  ffmpeg: { id: 'ffmpeg', label: 'ffmpeg CLI publisher (chunk size as the server announces: 4096 to rtmp-ingest, 65535 to node-media-server, 128 to the others)', chunk: 'announced' },
+  ffmpeg: { id: 'ffmpeg', label: 'ffmpeg CLI publisher (chunk size as the server announces: 4096 to rtmp-ingest and nginx-rtmp, 65535 to node-media-server, 128 to the others)', chunk: 'announced', bin: 'ffmpeg' },
+  // Built by `npm run build:ffmpeg-cli` (test/helpers/ffmpeg9.ts).
+  ffmpeg9: { id: 'ffmpeg9', label: 'ffmpeg 9.0.2 CLI publisher (chunk size as the server announces)', chunk: 'announced', bin: join(ROOT, 'deps', 'ffmpeg-cli', 'bin', 'ffmpeg') },
   gst128: { id: 'gst128', label: 'GStreamer rtmp2sink chunk-size 128', chunk: 128 },
   gst4096: { id: 'gst4096', label: 'GStreamer rtmp2sink chunk-size 4096', chunk: 4096 },
 };
 
 let seq = 0;
 
+/** Why a publisher cannot run here, or undefined. */
+export function publisherUnavailable(id) {
+  if (id === 'ffmpeg9' && !existsSync(PUBLISHERS.ffmpeg9.bin)) return `no ${PUBLISHERS.ffmpeg9.bin} (npm run build:ffmpeg-cli)`;
+  return undefined;
+}
+
 /** What the extra row's publishers are: every other row runs them unmodified. */
 export const LINGER_LABEL = 'publishers with bench/linger.c preloaded (lingering close)';
 
 /**
- * Starts a publisher. opts: { realtime, loop (ffmpeg only: -stream_loop -1),
+ * Starts a publisher. opts: { audioOnly (the input has no video), realtime, loop (ffmpeg only: -stream_loop -1),
  * seconds (stop after this much media), connectTime (capture its SYN to the
  * first URL's port: read it with connectAt()), linger (preload bench/linger.c:
  * a lingering close, and its own log of connect() calls, read with
@@ -31,8 +40,8 @@ export async function startPublisher(id, file, urls, opts = {}) {
   urls = Array.isArray(urls) ? urls : [urls];
   let cmd;
   let args;
-  if (id === 'ffmpeg') {
-    cmd = 'ffmpeg';
+  if (id === 'ffmpeg' || id === 'ffmpeg9') {
+    cmd = PUBLISHERS[id].bin;
     args = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'error'];
     if (opts.realtime) args.push('-re');
     if (opts.loop) args.push('-stream_loop', '-1');
@@ -48,7 +57,8 @@ export async function startPublisher(id, file, urls, opts = {}) {
     args = [
       '-q',
       'filesrc', `location=${file}`, '!', 'flvdemux', 'name=d',
-      'd.video', '!', 'queue', '!', 'm.video',
+      // flvmux waits for data on every pad it has: no video pad for an audio-only input.
+      ...(opts.audioOnly ? [] : ['d.video', '!', 'queue', '!', 'm.video']),
       'd.audio', '!', 'queue', '!', 'm.audio',
       'flvmux', 'name=m', 'streamable=true', '!',
     ];

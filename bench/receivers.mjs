@@ -5,10 +5,13 @@
 //   node-media-server  4.4.3, pure JS
 //   ffmpeg-pipe        child ffmpeg -> FLV on a pipe -> FLV parsed in JS
 //   node-av            node-av's Demuxer on the listen URL
+//   nginx-rtmp         Debian's nginx with libnginx-mod-rtmp, one process, a
+//                      `live on` application without subscribers (the C reference)
 import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { BENCH_DIR, ROOT, startMeasured, waitForPort } from './measure.mjs';
+import { BENCH_DIR, CACHE_DIR, ROOT, startMeasured, waitForPort } from './measure.mjs';
 
 const require = createRequire(join(ROOT, 'package.json'));
 
@@ -21,7 +24,59 @@ export const RECEIVERS = [
   { id: 'node-media-server', label: 'node-media-server 4.4.3', js: true },
   { id: 'ffmpeg-pipe', label: 'ffmpeg child + FLV pipe parsed in JS', js: true },
   { id: 'node-av', label: 'node-av Demuxer', js: true },
+  { id: 'nginx-rtmp', label: 'nginx-rtmp (nginx + libnginx-mod-rtmp, no JS)', js: false },
 ];
+
+export const NGINX_INSTALL = 'apt-get install nginx libnginx-mod-rtmp';
+// The chunk size nginx-rtmp announces (set in its config): the ffmpeg publishers mirror it.
+export const NGINX_CHUNK = 4096;
+
+/** The rtmp module Debian installs, or undefined. */
+function nginxRtmpModule() {
+  const known = '/usr/lib/nginx/modules/ngx_rtmp_module.so';
+  if (existsSync(known)) return known;
+  // modules-available names it relative to nginx's prefix (/usr/share/nginx).
+  try {
+    const conf = readFileSync('/usr/share/nginx/modules-available/mod-rtmp.conf', 'utf8');
+    const rel = conf.match(/load_module\s+([^;]+);/)?.[1];
+    if (rel) {
+      const path = rel.startsWith('/') ? rel : join('/usr/share/nginx', rel);
+      if (existsSync(path)) return path;
+    }
+  } catch {
+    /* not installed */
+  }
+  return undefined;
+}
+
+/**
+ * nginx in the foreground, one process (master_process off), everything it
+ * writes in a folder of its own. It keeps no packet count: its access log
+ * line, written when the publisher disconnects, gives the bytes it read
+ * after the handshake ($bytes_received), which the bench checks against the
+ * fewest bytes that carry the input's media (inputs.mjs, wireMinBytes).
+ */
+function nginxConfig(dir, port, module) {
+  return `daemon off;
+master_process off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+load_module ${module};
+events { worker_connections 64; }
+rtmp {
+  log_format bench '$command $bytes_received';
+  access_log ${dir}/access.log bench;
+  server {
+    listen 127.0.0.1:${port};
+    chunk_size ${NGINX_CHUNK};
+    # Its default of 1M drops a publisher whose key frames are larger (the 2160p30 input's).
+    max_message 16M;
+    application live { live on; }
+  }
+}
+`;
+}
 
 /** Why a receiver cannot run here, or undefined when it can. */
 export function unavailableReason(id) {
@@ -36,6 +91,9 @@ export function unavailableReason(id) {
       case 'node-media-server':
         require.resolve('node-media-server');
         return undefined;
+      case 'nginx-rtmp':
+        if (spawnSync('nginx', ['-v']).status !== 0) return `nginx is not installed (${NGINX_INSTALL})`;
+        return nginxRtmpModule() ? undefined : `the nginx rtmp module is not installed (${NGINX_INSTALL})`;
       case 'node-av': {
         const r = spawnSync(node, ['--input-type=module', '-e', "const m = await import('node-av'); if (!m.Demuxer) throw new Error('no Demuxer export');"], {
           cwd: ROOT,
@@ -100,12 +158,53 @@ export async function startReceiver(id, { port, ports, maxSeconds = 600, progres
     case 'node-av':
       h = await startMeasured(id, node, [script('recv-node-av.mjs'), '--port', String(port), ...args], { onStderr, env: { ...process.env } });
       break;
+    case 'nginx-rtmp': {
+      const dir = mkdtempSync(join(CACHE_DIR, `nginx-${process.pid}-`));
+      const conf = join(dir, 'nginx.conf');
+      writeFileSync(conf, nginxConfig(dir, port, nginxRtmpModule()));
+      // -e: the error log before the config is read is in the folder too.
+      h = await startMeasured(id, 'nginx', ['-p', `${dir}/`, '-e', join(dir, 'error.log'), '-c', conf], { stdout: 'ignore', onStderr });
+      // It serves on after the publisher leaves: stop it once the access log
+      // has the session's line (written at the disconnect).
+      const accessLog = join(dir, 'access.log');
+      const readLog = () => {
+        try {
+          return readFileSync(accessLog, 'utf8');
+        } catch {
+          return '';
+        }
+      };
+      const timer = setInterval(() => {
+        if (/PUBLISH/.test(readLog())) {
+          clearInterval(timer);
+          // Its end, for the throughput: when it wrote the line, not when it was stopped.
+          h.doneWallUs = Math.round(statSync(accessLog).mtimeMs * 1000);
+          void h.kill(3000, 'SIGTERM');
+        }
+      }, 20);
+      void h.exited.then(() => clearInterval(timer));
+      h.nginx = { dir, readLog };
+      break;
+    }
     default:
       throw new Error(`unknown receiver ${id}`);
   }
   for (const p of ports) await waitForPort(p, { handle: h, timeoutMs: 30_000 });
   const result = async () => {
     await h.exited;
+    if (id === 'nginx-rtmp') {
+      const line = h.nginx.readLog().split('\n').find((l) => l.includes('PUBLISH'));
+      const errors = (() => {
+        try {
+          return readFileSync(join(h.nginx.dir, 'error.log'), 'utf8');
+        } catch {
+          return '';
+        }
+      })();
+      rmSync(h.nginx.dir, { recursive: true, force: true });
+      if (!line) throw new Error(`nginx-rtmp logged no publish session (${JSON.stringify(h.exitInfo)}): ${errors.slice(-2000)}`);
+      return { wireBytes: Number(line.split(' ')[1]), listeners: [{ end: 'disconnect' }] };
+    }
     if (id === 'ffmpeg-cli') {
       const s = parseFfmpegSummary(h.stderr());
       if (!s) throw new Error(`ffmpeg-cli ended without its statistics (${JSON.stringify(h.exitInfo)}): ${h.stderr().slice(-2000)}`);

@@ -1,8 +1,9 @@
 // BENCHMARKS.md and the charts, from one run's results object.
 import { barChart } from './chart.mjs';
 import { median } from './measure.mjs';
+import { inputLabel } from './inputs.mjs';
 import { LINGER_LABEL, PUBLISHERS } from './publishers.mjs';
-import { RECEIVERS } from './receivers.mjs';
+import { NGINX_INSTALL, RECEIVERS } from './receivers.mjs';
 
 const label = (id) => RECEIVERS.find((r) => r.id === id)?.label ?? id;
 const f = (v, d = 2) => (v === undefined || v === null || Number.isNaN(v) ? 'n/a' : Number(v).toFixed(d));
@@ -27,38 +28,64 @@ const pairedRatio = (r) =>
   (r.ratioRounds !== undefined && r.ratioRounds < r.runs ? `; ${r.ratioRounds} of ${r.runs} rounds, the others lost packets` : '') +
   ')';
 
-/** The targets of issues 4 and 10, evaluated on the results. */
+/** "; over by 34%" where a ratio is above its limit. */
+const overBy = (ratio, limit) => (ratio > limit ? `; **over by ${f((ratio / limit - 1) * 100, 0)}%**` : '');
+
+// Publishers that send 4096-byte chunks to both rtmp-ingest and nginx-rtmp
+// (the ffmpeg CLIs mirror the 4096 both announce): like for like with nginx.
+const CHUNK_4096_BOTH = new Set(['gst4096', 'ffmpeg', 'ffmpeg9']);
+
+/**
+ * Every input with its measurements: the main input (res.throughput,
+ * res.syscalls, res.realtime) first, then the matrix's others.
+ */
+export function byInput(res) {
+  const mainId = Object.values(res.inputs.matrix ?? {}).find((i) => i.main)?.id;
+  const out = [{ id: mainId ?? 'main', input: res.inputs.main, realtimeInput: res.inputs.realtime, throughput: res.throughput, syscalls: res.syscalls, realtime: res.realtime, main: true }];
+  for (const [id, m] of Object.entries(res.matrix ?? {})) {
+    const input = res.inputs.matrix[id];
+    out.push({ id, input, realtimeInput: input.realtime, throughput: m.throughput, syscalls: m.syscalls, realtime: m.realtime, main: false });
+  }
+  return out;
+}
+
+/** One paired CPU target of rtmp-ingest against `peer`. */
+function cpuTarget(out, s, peer, limit, text, why) {
+  const p = s[peer];
+  if (!p?.runs) return;
+  why = why ?? unlike(s, peer);
+  out.push({
+    target: text,
+    measured: `${pairedRatio(p)}; ${f(s['rtmp-ingest'].cpuSecPerGB)} vs ${f(p.cpuSecPerGB)} s/GB${why ? '' : overBy(p.ratioVsThis, limit)}`,
+    met: why ? undefined : p.ratioVsThis <= limit,
+    note: why,
+  });
+}
+
+/** The targets of issues 4, 10 and 11, evaluated on the results. */
 export function evaluateTargets(res) {
   const out = [];
-  const tp = res.throughput?.summary ?? {};
-  for (const pub of ['gst128', 'gst4096', 'ffmpeg']) {
-    const s = tp[pub];
-    if (!s?.['rtmp-ingest']?.runs) continue;
-    const nms = s['node-media-server'];
-    if (nms?.runs) {
+  for (const e of byInput(res)) {
+    const on = `${inputLabel(e.input.spec)} input`;
+    const tp = e.throughput?.summary ?? {};
+    for (const pub of ['gst128', 'gst4096', 'ffmpeg9', 'ffmpeg']) {
+      const s = tp[pub];
+      if (!s?.['rtmp-ingest']?.runs) continue;
       // The ffmpeg CLI publisher sends node-media-server 65535-byte chunks and
       // rtmp-ingest 4096-byte ones: not an instance of the target (same chunk size).
-      const why = pub === 'ffmpeg' ? 'not like for like: different chunk sizes' : unlike(s, 'node-media-server');
-      out.push({
-        target: `CPU/GB at most 0.5 x node-media-server's, ${PUBLISHERS[pub].label}`,
-        measured: `${pairedRatio(nms)}; ${f(s['rtmp-ingest'].cpuSecPerGB)} vs ${f(nms.cpuSecPerGB)} s/GB`,
-        met: why ? undefined : nms.ratioVsThis <= 0.5,
-        note: why,
-      });
+      const nmsWhy = PUBLISHERS[pub].chunk === 'announced' ? 'not like for like: different chunk sizes' : undefined;
+      cpuTarget(out, s, 'node-media-server', 0.5, `CPU/GB at most 0.5 x node-media-server's, ${PUBLISHERS[pub].label}, ${on}`, nmsWhy);
+      cpuTarget(out, s, 'ffmpeg-cli', 1, `CPU/GB no more than the ffmpeg CLI's, ${PUBLISHERS[pub].label}, ${on}`);
+      if (CHUNK_4096_BOTH.has(pub)) cpuTarget(out, s, 'nginx-rtmp', 2, `CPU/GB at most 2 x nginx-rtmp's at chunk 4096, ${PUBLISHERS[pub].label}, ${on}`);
     }
-    const cli = s['ffmpeg-cli'];
-    if (cli?.runs) {
-      const why = unlike(s, 'ffmpeg-cli');
-      out.push({
-        target: `CPU/GB no more than the ffmpeg CLI's, ${PUBLISHERS[pub].label}`,
-        measured: `${pairedRatio(cli)}; ${f(s['rtmp-ingest'].cpuSecPerGB)} vs ${f(cli.cpuSecPerGB)} s/GB`,
-        met: why ? undefined : cli.ratioVsThis <= 1,
-        note: why,
-      });
+    const rt = e.realtime?.summary ?? {};
+    for (const pub of Object.keys(rt)) {
+      if (!rt[pub]?.['rtmp-ingest']?.runs) continue;
+      cpuTarget(out, rt[pub], 'ffmpeg-cli', 1, `Realtime CPU/GB no more than the ffmpeg CLI's, ${PUBLISHERS[pub].label}, ${on} (${e.realtimeInput.spec.seconds} s)`);
     }
   }
   // Issue 10: nothing lost from publishers as installed (no shim), in every run that counts packets.
-  const mine = [...(res.throughput?.trials ?? []), ...(res.realtime?.trials ?? [])].filter((t) => t.receiver === 'rtmp-ingest' && t.ok && t.packets !== undefined);
+  const mine = byInput(res).flatMap((e) => [...(e.throughput?.trials ?? []), ...(e.realtime?.trials ?? [])]).filter((t) => t.receiver === 'rtmp-ingest' && t.ok && t.packets !== undefined);
   const hops = (res.latency?.hop ?? []).filter((h) => !h.error);
   if (mine.length || hops.length) {
     const lost = mine.filter((t) => t.complete === false).length + hops.filter((h) => h.packets < h.expected).length;
@@ -94,12 +121,14 @@ export function evaluateTargets(res) {
   const soak = res.memory?.soak;
   if (soak && !soak.error)
     out.push({
-      target: `RSS flat over ${f(soak.targetBytes / 1e9, 1)} GB ingested (growth under 5 MB)`,
+      target: `RSS flat over ${f(soak.targetBytes / 1e9, 1)} GB ingested (growth under 5 MB), ${soakInputLabel(res)} input`,
       measured: `${f(soak.growthMiB, 1)} MiB growth (${f(soak.warmRssMiB, 1)} -> ${f(soak.endRssMiB, 1)} MiB; ${f(soak.bytes / 1e9, 2)} GB)`,
       met: soak.growthMiB < 5 && soak.bytes >= soak.targetBytes,
     });
   return out;
 }
+
+const soakInputLabel = (res) => inputLabel((res.inputs.matrix?.[res.memory?.soakInput] ?? res.inputs.main).spec);
 
 export function cpuChart(res) {
   const tp = res.throughput;
@@ -144,7 +173,7 @@ export function renderMarkdown(res, { chartPath }) {
   L.push(`| peers | ${res.peers.join('; ')} |`);
   L.push(`| load average | ${m.loadStart} at the start, ${m.loadEnd} at the end (the machine was shared with other work) |`);
   L.push('');
-  L.push('## Targets (issues 4 and 10)', '');
+  L.push('## Targets (issues 4, 10 and 11)', '');
   L.push('| target | measured | |', '| --- | --- | --- |');
   for (const t of res.targets) L.push(`| ${t.target} | ${t.measured} | ${yes(t.met, t.note)} |`);
   L.push(
@@ -155,11 +184,22 @@ export function renderMarkdown(res, { chartPath }) {
   L.push('## How it is measured', '');
   L.push(
     `- **Input**, made at bench time with the system ffmpeg (not committed): ${spec(main)}. Scale test: ${spec(res.inputs.scale)}.`,
+    ...(Object.keys(res.matrix ?? {}).length
+      ? [
+          `- **Input matrix** (issue 11), made the same way, one frame size and packet shape each: ${Object.values(res.inputs.matrix)
+            .map((i) => `${inputLabel(i.spec)}${i.main ? ' (the main input)' : ''}: ${i.spec.seconds} s, ${f(i.payloadBytes / MB, 1)} MB payload, ${i.packets} packets${i.video ? `, median video packet ${f(i.medianVideoPacketBytes / 1e3, 0)} KB, key frames ${f(i.minKeyframeBytes / 1e3, 0)}-${f(i.maxVideoPacketBytes / 1e3, 0)} KB` : ''}`)
+            .join('; ')}. ` +
+            'The 2160p30 input has a fixed noise pattern over testsrc2 so that its key frames are over 1 MB (asserted when it is made). ' +
+            `On the inputs other than the main one: ${res.plan.matrix?.rounds ?? '?'} interleaved rounds with ${(res.plan.matrix?.receivers ?? []).join(', ')} (the peers of the targets; ffmpeg-pipe and node-av run on the main input only), syscalls from perf on the whole input (no strace breakdown), and ${res.plan.matrix?.realtimeRounds ?? '?'} realtime round on its first seconds against the ffmpeg CLI.`,
+        ]
+      : []),
     '- **Publishers**, each its own process, run as installed (nothing preloaded, not traced): the ffmpeg CLI (`-c copy -f flv`; it mirrors the chunk size the server announces: 4096 from rtmp-ingest, 65535 from node-media-server, 128 from the ffmpeg CLI and node-av, so that row is not like for like), and GStreamer `rtmp2sink` with `chunk-size` 128 (its default) and 4096 (what OBS sends), the fair comparisons. Throughput runs publish as fast as the pair goes.',
     '- **Receivers**, each in a child process of its own: ' +
       RECEIVERS.map((r) => `**${r.id}**: ${r.label}`).join('; ') +
-      '. Each counts packets and bytes (rtmp-ingest in a JS `packet` handler, the ffmpeg CLI in its closing statistics at `-loglevel verbose`) and exits when the publisher is done; the count is checked against ffprobe\'s count of the input.',
+      '. Each counts packets and bytes (rtmp-ingest in a JS `packet` handler, the ffmpeg CLI in its closing statistics at `-loglevel verbose`) and exits when the publisher is done; the count is checked against ffprobe\'s count of the input. ' +
+      `**nginx-rtmp** is Debian's nginx with libnginx-mod-rtmp (\`${NGINX_INSTALL}\`; the bench leaves it out, saying so, where it is missing), started by the bench with a config of its own in a temporary folder: \`daemon off\`, \`master_process off\`, one worker, \`chunk_size 4096\` and an application with \`live on\` and no subscribers; it is stopped (SIGTERM) once its access log has the publisher's line. It counts no packets: its \`$bytes_received\` (bytes read after the handshake) is checked against the fewest bytes that can carry the input's audio and video frames at the publisher's chunk size (each FLV tag body plus one header byte per chunk); a run below that is marked **lost packets**, one at or above it is complete except for a loss smaller than the RTMP message headers (a few KB).`,
     '- **CPU**: user + sys from the kernel (`wait4` rusage via [bench/rusage.c](bench/rusage.c)) of the receiving process (for ffmpeg-pipe: the Node process plus its ffmpeg child), minus what it had used when it started listening (so start-up is not counted; it is listed separately). Divided by the payload bytes (1 GB = 1e9 bytes).',
+    '- **Page faults**: minor faults of the receiving process (ffmpeg-pipe: with its ffmpeg child) from the same `wait4` rusage, minus those it had when listening, per GB received: a fault is the kernel mapping a page the process touches for the first time (freshly allocated memory).',
     `- **Interleaving**: ${res.throughput?.rounds ?? '?'} rounds; in each round every receiver gets the same publish once, in an order rotated every round. Tables give medians; **ratio** is rtmp-ingest / peer computed per round and then the median of those (min-max across rounds in brackets).`,
     '- **Throughput**: payload MB / (receiver exit - the publisher\'s TCP connect), so it is the publisher/receiver pair\'s rate. **Peak RSS**: the kernel\'s maxrss (sum of each process\'s VmHWM for ffmpeg-pipe); **idle RSS**: VmRSS when listening.',
     '- **Syscalls/MB**: `perf stat -e raw_syscalls:sys_enter` attached to the listening receiver (all threads), full input; the breakdown by syscall from `strace -c -f` on the first ' +
@@ -198,43 +238,56 @@ export function renderMarkdown(res, { chartPath }) {
     }
   }
 
+  // ---- the input matrix
+  if (Object.keys(res.matrix ?? {}).length) matrixTable(L, res);
+
   // ---- realtime
-  const rt = res.realtime;
+  const rt = res.realtime ?? (Object.values(res.matrix ?? {}).some((m) => m.realtime) ? {} : undefined);
   if (rt) {
-    L.push(`## CPU per GB at realtime (${res.inputs.realtime.spec.seconds} s of the input at its own rate, 60 fps)`, '');
-    L.push('A live publisher sends each frame as it is made, so a receiver wakes up for every few packets instead of reading a backlog: the cost per byte is higher than above and closer to what a live ingest pays.', '');
-    L.push('| publisher | receiver | CPU s/GB | user / sys s/GB | CPU % of a core | rtmp-ingest / this (CPU) | packets |');
-    L.push('| --- | --- | ---: | ---: | ---: | ---: | --- |');
-    for (const pub of rt.publishers) {
-      for (const rec of rt.receivers) {
-        const s = rt.summary[pub][rec];
-        if (!s?.runs) {
-          L.push(`| ${PUBLISHERS[pub].label} | ${label(rec)} | failed: ${String(s?.error ?? '').slice(0, 120)} | | | | |`);
-          continue;
+    L.push('## CPU per GB at realtime (the start of each input at its own rate)', '');
+    L.push(
+      'A live publisher sends each frame as it is made, so a receiver wakes up for every few packets instead of reading a backlog: the cost per byte is higher than above and closer to what a live ingest pays. ' +
+        'Per-connection costs (handshake, probing) weigh more on a short, low-rate clip: most on the audio-only one.',
+      '',
+    );
+    L.push('| input | publisher | receiver | CPU s/GB | user / sys s/GB | CPU % of a core | rtmp-ingest / this (CPU) | minor faults/GB | rounds | packets |');
+    L.push('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+    for (const e of byInput(res)) {
+      const r = e.realtime;
+      if (!r) continue;
+      const what = `${inputLabel(e.input.spec)}, first ${e.realtimeInput.spec.seconds} s`;
+      for (const pub of r.publishers) {
+        for (const rec of r.receivers) {
+          const s = r.summary[pub][rec];
+          if (!s?.runs) {
+            L.push(`| ${what} | ${PUBLISHERS[pub].label} | ${label(rec)} | failed: ${String(s?.error ?? '').replace(/\|/g, '/').slice(0, 120)} | | | | | | |`);
+            continue;
+          }
+          const pct = (s.cpuSecPerGB * (e.realtimeInput.payloadBytes / 1e9) * 100) / e.realtimeInput.spec.seconds; // CPU of the whole clip at the median rate
+          L.push(`| ${what} | ${PUBLISHERS[pub].label} | ${label(rec)} | ${cpuCell(s)} | ${f(s.userSecPerGB)} / ${f(s.sysSecPerGB)} | ${f(pct, 1)} | ${ratioCell(s, rec)} | ${f(s.minFaultsPerGB, 0)} | ${r.rounds} | ${packetsCell(s)} |`);
         }
-        const pct = (s.cpuSecPerGB * (res.inputs.realtime.payloadBytes / 1e9) * 100) / res.inputs.realtime.spec.seconds; // CPU of the whole input at the median rate
-        L.push(`| ${PUBLISHERS[pub].label} | ${label(rec)} | ${cpuCell(s)} | ${f(s.userSecPerGB)} / ${f(s.sysSecPerGB)} | ${f(pct, 1)} | ${ratioCell(s, rec)} | ${packetsCell(s)} |`);
       }
+      dagger(L, r);
     }
     L.push('');
-    dagger(L, rt);
   }
 
   // ---- syscalls
   if (res.syscalls) {
     L.push('## Syscalls per MB received', '');
-    L.push('| publisher | receiver | syscalls/MB (perf, full input) | context switches/MB | top syscalls per MB (strace -c, clip) |');
-    L.push('| --- | --- | ---: | ---: | --- |');
+    L.push(`Main input (${inputLabel(main.spec)}); the other inputs' rows are in the input matrix table.`, '');
+    L.push('| publisher | receiver | syscalls/MB (perf, full input) | minor faults/GB (same run) | context switches/MB | top syscalls per MB (strace -c, clip) |');
+    L.push('| --- | --- | ---: | ---: | ---: | --- |');
     for (const [pub, byRec] of Object.entries(res.syscalls)) {
       for (const [rec, row] of Object.entries(byRec)) {
         const top = row.top ? row.top.map((x) => `${x.name} ${f(x.perMB, 0)}`).join(', ') : (row.straceError ?? '').slice(0, 120);
-        L.push(`| ${PUBLISHERS[pub].label} | ${label(rec)} | ${f(row.perMB, 0)} | ${f(row.contextSwitchesPerMB, 0)} | ${top} |`);
+        L.push(`| ${PUBLISHERS[pub].label} | ${label(rec)} | ${f(row.perMB, 0)} | ${f(row.minFaultsPerGB, 0)} | ${f(row.contextSwitchesPerMB, 0)} | ${top} |`);
       }
     }
     for (const [pub, byRec] of Object.entries(res.syscallsRealtime ?? {})) {
       for (const [rec, row] of Object.entries(byRec)) {
         const top = row.top ? row.top.map((x) => `${x.name} ${f(x.perMB, 0)}`).join(', ') : (row.straceError ?? '').slice(0, 120);
-        L.push(`| ${PUBLISHERS[pub].label}, **realtime** | ${label(rec)} | ${f(row.perMB, 0)} (strace) | n/a | ${top} |`);
+        L.push(`| ${PUBLISHERS[pub].label}, **realtime** | ${label(rec)} | ${f(row.perMB, 0)} (strace) | n/a | n/a | ${top} |`);
       }
     }
     L.push('');
@@ -312,7 +365,7 @@ export function renderMarkdown(res, { chartPath }) {
     if (idle) L.push(`- Idle rtmp-ingest listener (Node.js process, listening, no publisher): RSS ${f(idle.rssMiB, 1)} MiB${idle.bareNodeRssMiB ? `; a bare \`node\` process idling in a timer here: ${f(idle.bareNodeRssMiB, 1)} MiB` : ''}.`);
     if (soak) {
       L.push(
-        `- One session of ${f(soak.bytes / 1e9, 2)} GB (ffmpeg \`-stream_loop -1\`, as fast as it goes, ${f(soak.seconds, 0)} s): RSS ${f(soak.warmRssMiB, 1)} MiB after the first 10%, ${f(soak.endRssMiB, 1)} MiB at the end, ${f(soak.minRssMiB, 1)}-${f(soak.maxRssMiB, 1)} MiB throughout: growth ${f(soak.growthMiB, 1)} MiB.`,
+        `- One session of ${f(soak.bytes / 1e9, 2)} GB of the ${soakInputLabel(res)} input (ffmpeg \`-stream_loop -1\`, as fast as it goes, ${f(soak.seconds, 0)} s): RSS ${f(soak.warmRssMiB, 1)} MiB after the first 10%, ${f(soak.endRssMiB, 1)} MiB at the end, ${f(soak.minRssMiB, 1)}-${f(soak.maxRssMiB, 1)} MiB throughout: growth ${f(soak.growthMiB, 1)} MiB.`,
       );
       if (soak.samples?.length) {
         const step = Math.max(1, Math.floor(soak.samples.length / 10));
@@ -342,6 +395,11 @@ function ratioCell(s, rec) {
 }
 
 function packetsCell(s) {
+  if (s.packets === undefined && s.wireMinBytes !== undefined) {
+    // nginx-rtmp: bytes read against the media's minimum on the wire
+    if (s.complete) return `not counted; bytes read ≥ the media's ${s.wireMinBytes} in every run`;
+    return `**lost packets** in ${s.incompleteRuns} of ${s.runs} run${s.runs === 1 ? '' : 's'} (read ${s.minWireBytes} bytes, the media needs ≥ ${s.wireMinBytes})${s.fromIncomplete ? '' : `; figures from the ${s.figureRuns} complete run${s.figureRuns === 1 ? '' : 's'}`}`;
+  }
   if (s.packets === undefined) return 'bytes ok';
   if (s.complete) return `all (${s.packets})`;
   const of = s.expected === undefined ? '' : ` of ${s.expected}`;
@@ -356,15 +414,15 @@ function dagger(L, tp) {
 }
 
 function throughputTable(L, tp, pub) {
-  L.push('| receiver | CPU s/GB | user / sys s/GB | rtmp-ingest / this (CPU) | throughput MB/s | peak RSS MiB | idle RSS MiB | start-up CPU ms | packets |');
-  L.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+  L.push('| receiver | CPU s/GB | user / sys s/GB | rtmp-ingest / this (CPU) | minor faults/GB | throughput MB/s | peak RSS MiB | idle RSS MiB | start-up CPU ms | packets |');
+  L.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const rec of tp.receivers) {
     const s = tp.summary[pub][rec];
     if (!s?.runs) {
-      L.push(`| ${label(rec)} | failed: ${String(s?.error ?? '').replace(/\|/g, '/').slice(0, 160)} | | | | | | | |`);
+      L.push(`| ${label(rec)} | failed: ${String(s?.error ?? '').replace(/\|/g, '/').slice(0, 160)} | | | | | | | | |`);
       continue;
     }
-    L.push(`| ${label(rec)} | ${cpuCell(s)} | ${f(s.userSecPerGB)} / ${f(s.sysSecPerGB)} | ${ratioCell(s, rec)} | ${f(s.throughputMBps, 0)} | ${f(s.peakRssMiB, 0)} | ${f(s.idleRssMiB, 0)} | ${f(s.startupCpuMs, 0)} | ${packetsCell(s)} |`);
+    L.push(`| ${label(rec)} | ${cpuCell(s)} | ${f(s.userSecPerGB)} / ${f(s.sysSecPerGB)} | ${ratioCell(s, rec)} | ${f(s.minFaultsPerGB, 0)} | ${f(s.throughputMBps, 0)} | ${f(s.peakRssMiB, 0)} | ${f(s.idleRssMiB, 0)} | ${f(s.startupCpuMs, 0)} | ${packetsCell(s)} |`);
   }
   L.push('');
   dagger(L, { summary: { [pub]: tp.summary[pub] } });
@@ -375,4 +433,38 @@ function synAccuracy(res) {
   const d = (res.throughputLinger?.trials ?? []).map((t) => t.synAfterConnectCallUs).filter((x) => x !== undefined);
   if (!d.length) return '';
   return ` In the ${d.length} runs with bench/linger.c preloaded, which also logs the publisher's connect() call, the SYN was captured ${f(median(d), 0)} µs after the call (median; ${Math.min(...d)}-${Math.max(...d)} µs).`;
+}
+
+/**
+ * The input matrix in one table: per input, publisher and receiver, CPU per
+ * GB, the paired ratio, minor faults per GB, syscalls per MB (perf, whole
+ * input) and throughput; the main input's rows come from its own sections.
+ */
+function matrixTable(L, res) {
+  L.push('## Input matrix: CPU, page faults and syscalls by input', '');
+  L.push(
+    'Medians of the interleaved rounds of each input (the main input: its rounds above). A cost per byte that does not depend on the frame size is flat down each receiver\'s column of inputs.',
+    '',
+  );
+  L.push('| input | publisher | receiver | CPU s/GB | rtmp-ingest / this (CPU) | minor faults/GB | syscalls/MB | throughput MB/s | rounds | packets |');
+  L.push('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+  for (const e of byInput(res)) {
+    const tp = e.throughput;
+    if (!tp) continue;
+    const pubs = e.main ? tp.publishers.filter((p) => res.plan.matrix?.publishers?.includes(p) ?? true) : tp.publishers;
+    for (const pub of pubs) {
+      for (const rec of tp.receivers) {
+        const s = tp.summary[pub]?.[rec];
+        const sc = e.syscalls?.[pub]?.[rec];
+        const what = `${inputLabel(e.input.spec)}${e.main ? ' (main)' : ''}`;
+        if (!s?.runs) {
+          L.push(`| ${what} | ${PUBLISHERS[pub].label} | ${label(rec)} | failed: ${String(s?.error ?? '').replace(/\|/g, '/').slice(0, 120)} | | | | | | |`);
+          continue;
+        }
+        L.push(`| ${what} | ${PUBLISHERS[pub].label} | ${label(rec)} | ${cpuCell(s)} | ${ratioCell(s, rec)} | ${f(s.minFaultsPerGB, 0)} | ${sc ? `${f(sc.perMB, 0)}${sc.complete === false ? ' (that run lost packets)' : ''}` : 'n/a'} | ${f(s.throughputMBps, 0)} | ${tp.rounds} | ${packetsCell(s)} |`);
+      }
+    }
+    dagger(L, tp);
+  }
+  L.push('');
 }

@@ -7,7 +7,11 @@
 //   --rounds N         interleaved rounds of the throughput comparison
 //   --linger-rounds N  rounds of the extra throughput row whose publishers
 //                      have bench/linger.c preloaded (0: none)
-//   --receivers a,b    a subset of: rtmp-ingest,ffmpeg-cli,node-media-server,ffmpeg-pipe,node-av
+//   --receivers a,b    a subset of: rtmp-ingest,ffmpeg-cli,node-media-server,ffmpeg-pipe,node-av,nginx-rtmp
+//   --publishers a,b   a subset of the main input's publishers: ffmpeg,ffmpeg9,gst128,gst4096
+//   --inputs a,b       matrix inputs besides the main one (bench/inputs.mjs MATRIX ids), or none
+//   --matrix-rounds N  interleaved rounds on each of those inputs
+//   --realtime-rounds N  realtime rounds (main input and matrix)
 //   --scale 1,4,16,64  listener counts of the scale test
 //   --soak-gb N        bytes for the memory soak, in GB
 //   --render FILE      no run: re-render the report of an earlier results.json
@@ -22,7 +26,7 @@ import { runHopLatency, runStartups } from './latency.mjs';
 import { BENCH_DIR, CACHE_DIR, perfWorks, ROOT, straceWorks, synCaptureWorks } from './measure.mjs';
 import { runIdle, runSoak } from './memory.mjs';
 import { cpuChart, evaluateTargets, renderMarkdown } from './report.mjs';
-import { LINGER_LABEL } from './publishers.mjs';
+import { LINGER_LABEL, publisherUnavailable } from './publishers.mjs';
 import { RECEIVERS, unavailableReason } from './receivers.mjs';
 import { runScale } from './scale.mjs';
 import { runSyscalls, runThroughput, summarizeThroughput } from './throughput.mjs';
@@ -35,6 +39,10 @@ const { values: args } = parseArgs({
     rounds: { type: 'string' },
     'linger-rounds': { type: 'string' },
     receivers: { type: 'string' },
+    publishers: { type: 'string' },
+    inputs: { type: 'string' },
+    'matrix-rounds': { type: 'string' },
+    'realtime-rounds': { type: 'string' },
     scale: { type: 'string' },
     'soak-gb': { type: 'string' },
     render: { type: 'string' },
@@ -74,18 +82,30 @@ const plan = quick
       soakBytes: 0.2e9,
     }
   : {
-      rounds: 6,
-      publishers: ['ffmpeg', 'gst128', 'gst4096'],
+      // 4 rounds x 4 publishers x 6 receivers: with the matrix below a full
+      // run takes about 35-40 min on this 2-core machine.
+      rounds: 4,
+      publishers: ['ffmpeg', 'ffmpeg9', 'gst128', 'gst4096'],
       // The extra row with lingering publishers: what each receiver gets when
       // the publisher does not close early. Not a headline row, so fewer rounds,
       // and the publisher with which a round is shortest.
       lingerRounds: 2,
       lingerPublishers: ['gst4096'],
-      syscallPublishers: ['ffmpeg', 'gst128', 'gst4096'],
+      syscallPublishers: ['ffmpeg', 'ffmpeg9', 'gst128', 'gst4096'],
       syscallReceivers: undefined,
-      realtimeRounds: 2,
-      realtimePublishers: ['ffmpeg', 'gst4096'],
+      realtimeRounds: 1,
+      realtimePublishers: ['ffmpeg', 'ffmpeg9', 'gst128', 'gst4096'],
       realtimeReceivers: ['rtmp-ingest', 'ffmpeg-cli', 'node-media-server'],
+      // The matrix's other inputs (issue 11): the receivers its targets
+      // compare with (ffmpeg-pipe and node-av run on the main input only),
+      // fewer rounds, syscalls from perf only, realtime against the ffmpeg CLI.
+      matrix: {
+        rounds: 3,
+        publishers: ['ffmpeg9', 'gst128', 'gst4096'],
+        receivers: ['rtmp-ingest', 'ffmpeg-cli', 'node-media-server', 'nginx-rtmp'],
+        realtimeRounds: 1,
+        realtimeReceivers: ['rtmp-ingest', 'ffmpeg-cli'],
+      },
       hop: ['ffmpeg', 'gst4096'],
       // Again with node (its JS and reader threads) on one CPU: not a target
       // row; it shows how much of the hop is the wake-up across CPUs.
@@ -97,6 +117,24 @@ const plan = quick
       soakBytes: 5e9,
     };
 if (args.rounds) plan.rounds = Number(args.rounds);
+if (args.publishers) {
+  const only = args.publishers.split(',');
+  for (const key of ['publishers', 'lingerPublishers', 'syscallPublishers', 'realtimePublishers', 'hop', 'hopPinned']) if (plan[key]) plan[key] = plan[key].filter((p) => only.includes(p));
+  if (plan.matrix) plan.matrix.publishers = plan.matrix.publishers.filter((p) => only.includes(p));
+}
+if (args['matrix-rounds'] && plan.matrix) plan.matrix.rounds = Number(args['matrix-rounds']);
+if (args['realtime-rounds']) {
+  plan.realtimeRounds = Number(args['realtime-rounds']);
+  if (plan.matrix) plan.matrix.realtimeRounds = Number(args['realtime-rounds']);
+}
+// A publisher that is not here (the ffmpeg 9 CLI before `npm run build:ffmpeg-cli`) is left out and said so.
+const skippedPublishers = {};
+for (const key of ['publishers', 'lingerPublishers', 'syscallPublishers', 'realtimePublishers', 'hop', 'hopPinned']) {
+  if (!plan[key]) continue;
+  for (const p of plan[key]) if (publisherUnavailable(p)) skippedPublishers[p] = publisherUnavailable(p);
+  plan[key] = plan[key].filter((p) => !publisherUnavailable(p));
+}
+if (plan.matrix) plan.matrix.publishers = plan.matrix.publishers.filter((p) => !publisherUnavailable(p));
 if (args['linger-rounds']) plan.lingerRounds = Number(args['linger-rounds']);
 if (args.scale) plan.scale = args.scale.split(',').map(Number);
 if (args['soak-gb']) plan.soakBytes = Number(args['soak-gb']) * 1e9;
@@ -107,6 +145,11 @@ if (args.render) {
   for (const key of ['throughput', 'throughputLinger', 'realtime']) {
     const tp = res[key];
     if (tp) tp.summary = summarizeThroughput(tp.trials, tp.receivers, tp.publishers, key === 'realtime' ? res.inputs.realtime : res.inputs.main);
+  }
+  for (const [id, m] of Object.entries(res.matrix ?? {})) {
+    const input = res.inputs.matrix[id];
+    if (m.throughput) m.throughput.summary = summarizeThroughput(m.throughput.trials, m.throughput.receivers, m.throughput.publishers, input);
+    if (m.realtime) m.realtime.summary = summarizeThroughput(m.realtime.trials, m.realtime.receivers, m.realtime.publishers, input.realtime);
   }
   res.observations = [];
   addObservations(res);
@@ -181,6 +224,8 @@ const results = {
   plan,
   notes: [
     ...(machine.strace ? [] : ['strace is not installed here: no syscall breakdown.']),
+    ...Object.entries(skippedPublishers).map(([p, why]) => `Publisher ${p} left out: ${why}.`),
+    ...(availability['nginx-rtmp'] ? [`nginx-rtmp left out: ${availability['nginx-rtmp']}.`] : []),
     ...(machine.tcpdump ? [] : ["tcpdump cannot capture on the loopback interface here: no publisher connect times, so no throughput in MB/s and no startup milestones."]),
   ],
   observations: [],
@@ -188,8 +233,10 @@ const results = {
 
 // ---------------------------------------------------------------- run
 log(`inputs (${quick ? 'quick' : 'full'}) ...`);
-const inputs = prepareInputs(quick, log);
-results.inputs = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, { ...v, file: relative(ROOT, v.file) }]));
+const matrixIds = args.inputs === undefined ? undefined : args.inputs === 'none' ? [] : args.inputs.split(',');
+const inputs = prepareInputs(quick, log, matrixIds);
+const rel = (v) => ({ ...v, file: relative(ROOT, v.file), ...(v.realtime ? { realtime: rel(v.realtime) } : {}) });
+results.inputs = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, k === 'matrix' ? Object.fromEntries(Object.entries(v).map(([id, i]) => [id, rel(i)])) : rel(v)]));
 
 const save = () => writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(results, null, 1)}\n`);
 
@@ -223,6 +270,33 @@ if (sections.has('realtime') && plan.realtimeRounds > 0) {
   results.realtime = { rounds: plan.realtimeRounds, publishers: plan.realtimePublishers, receivers: recs, ...rt };
   save();
 }
+// The input matrix: the main input is measured above; each other input gets
+// its throughput, syscall and realtime rows here.
+const matrixInputs = Object.values(inputs.matrix).filter((i) => !i.main);
+if (plan.matrix && matrixInputs.length) {
+  const mp = plan.matrix;
+  const recs = mp.receivers.filter((r) => receivers.includes(r));
+  results.matrix = {};
+  for (const input of matrixInputs) {
+    const m = (results.matrix[input.id] = {});
+    if (sections.has('throughput')) {
+      log(`matrix ${input.id}: ${mp.rounds} round(s) x ${mp.publishers.join('/')} x ${recs.join(', ')}, ${(input.payloadBytes / 1e6).toFixed(0)} MB each`);
+      m.throughput = { rounds: mp.rounds, publishers: mp.publishers, receivers: recs, ...(await runThroughput({ receivers: recs, publishers: mp.publishers, input, rounds: mp.rounds, log })) };
+      save();
+    }
+    if (sections.has('syscalls') && machine.perf) {
+      log(`matrix ${input.id}: syscalls (perf) ${mp.publishers.join('/')} x ${recs.join(', ')}`);
+      m.syscalls = await runSyscalls({ receivers: recs, publishers: mp.publishers, input, usePerf: true, perfOnly: true, log });
+      save();
+    }
+    if (sections.has('realtime') && mp.realtimeRounds > 0) {
+      const rtRecs = mp.realtimeReceivers.filter((r) => receivers.includes(r));
+      log(`matrix ${input.id}: realtime ${mp.realtimeRounds} round(s) x ${mp.publishers.join('/')} x ${rtRecs.join(', ')}, ${input.realtime.spec.seconds} s each`);
+      m.realtime = { rounds: mp.realtimeRounds, publishers: mp.publishers, receivers: rtRecs, ...(await runThroughput({ receivers: rtRecs, publishers: mp.publishers, input: input.realtime, rounds: mp.realtimeRounds, log, realtime: true })) };
+      save();
+    }
+  }
+}
 if (sections.has('latency') && receivers.includes('rtmp-ingest')) {
   log(`hop latency: realtime ${inputs.main.spec.seconds} s publish(es): ${plan.hop.join(', ')}`);
   results.latency = { hop: [] };
@@ -254,7 +328,10 @@ if (sections.has('memory') && receivers.includes('rtmp-ingest')) {
   log(`memory: idle listener, then ${(plan.soakBytes / 1e9).toFixed(1)} GB through one session`);
   results.memory = { idle: await runIdle({ log }) };
   try {
-    results.memory.soak = await runSoak({ input: inputs.main, targetBytes: plan.soakBytes, log, timeoutSec: quick ? 60 : 600 });
+    // Issue 11: the 2160p30 input (the largest packets) where it was made.
+    const soakInput = inputs.matrix['2160p30-45M'] ?? inputs.main;
+    results.memory.soakInput = soakInput.id ?? 'main';
+    results.memory.soak = await runSoak({ input: soakInput, targetBytes: plan.soakBytes, log, timeoutSec: quick ? 60 : 600 });
   } catch (err) {
     results.memory.soak = { error: String(err.message ?? err) };
   }

@@ -1,7 +1,8 @@
 /*
  * rusage-wrap OUT -- CMD ARGS...
  * Runs CMD as a child and, when it exits, writes the kernel's accounting of it
- * (wait4: user and system CPU in microseconds, peak RSS in KiB; the child's
+ * (wait4: user and system CPU in microseconds, peak RSS in KiB, minor and
+ * major page faults; the child's
  * own figures plus those of any descendants it waited for) to the file OUT as
  * one JSON line. Before that, OUT holds {"pid":N} so the bench can read the
  * child's /proc entries while it runs. Signals SIGTERM/SIGINT are forwarded.
@@ -62,9 +63,10 @@ int main(int argc, char** argv) {
   f = fopen(out, "w");
   if (f) {
     fprintf(f,
-            "{\"pid\":%d,\"userUs\":%lld,\"sysUs\":%lld,\"maxRssKiB\":%ld,\"exitCode\":%d,\"signal\":%d,"
+            "{\"pid\":%d,\"userUs\":%lld,\"sysUs\":%lld,\"maxRssKiB\":%ld,\"minFlt\":%ld,\"majFlt\":%ld,"
+            "\"exitCode\":%d,\"signal\":%d,"
             "\"exitedAtUs\":%lld,\"exitedAtWallUs\":%lld}\n",
-            (int)child, usec(ru.ru_utime), usec(ru.ru_stime), ru.ru_maxrss,
+            (int)child, usec(ru.ru_utime), usec(ru.ru_stime), ru.ru_maxrss, ru.ru_minflt, ru.ru_majflt,
             WIFEXITED(status) ? WEXITSTATUS(status) : -1, WIFSIGNALED(status) ? WTERMSIG(status) : 0,
             (long long)now.tv_sec * 1000000LL + now.tv_nsec / 1000,
             (long long)wall.tv_sec * 1000000LL + wall.tv_nsec / 1000);

@@ -3,9 +3,9 @@
 // interleaved round by round (A B C D E, B C D E A, ...) so that drift of the
 // shared machine falls on every receiver alike.
 import { join } from 'node:path';
-import { startPublisher } from './publishers.mjs';
-import { startReceiver } from './receivers.mjs';
-import { attachPerf, attachStrace, CACHE_DIR, parsePerfStat, freePort, median, parseStraceSummary, processTree, procMem, sleep, treeCpuUs, waitExit } from './measure.mjs';
+import { PUBLISHERS, startPublisher } from './publishers.mjs';
+import { NGINX_CHUNK, startReceiver } from './receivers.mjs';
+import { attachPerf, attachStrace, CACHE_DIR, parsePerfStat, freePort, median, parseStraceSummary, processTree, procMem, sleep, treeCpuUs, treeFaults, waitExit } from './measure.mjs';
 import { readFileSync, rmSync } from 'node:fs';
 
 let seq = 0;
@@ -23,6 +23,7 @@ export async function runTrial({ receiver, publisher, input, strace = false, per
     await sleep(150); // let it settle into its idle wait
     const idleRssKiB = processTree(h.pid).reduce((a, p) => a + (procMem(p)?.rssKiB ?? 0), 0);
     const base = treeCpuUs(h.pid);
+    const baseFaults = treeFaults(h.pid);
     let st;
     let straceFile;
     if (strace) {
@@ -36,7 +37,7 @@ export async function runTrial({ receiver, publisher, input, strace = false, per
       pf = await attachPerf(processTree(h.pid), perfFile);
     }
     // The syscall runs need no connect time: no capture there.
-    const pub = await startPublisher(publisher, input.file, `rtmp://127.0.0.1:${port}/live/bench`, { connectTime: !strace && !perf, realtime, linger });
+    const pub = await startPublisher(publisher, input.file, `rtmp://127.0.0.1:${port}/live/bench`, { connectTime: !strace && !perf, realtime, linger, audioOnly: input.video === 0 });
     await waitExit(h, timeoutMs);
     const pubExit = await waitExit(pub, 15_000).catch((e) => ({ error: e }));
     const ru = h.rusage();
@@ -57,7 +58,11 @@ export async function runTrial({ receiver, publisher, input, strace = false, per
       rmSync(perfFile, { force: true });
     }
     const cpuUs = ru.userUs + ru.sysUs - base.userUs - base.sysUs;
-    const complete = res.packets === undefined ? undefined : res.packets >= input.packets;
+    // nginx-rtmp counts no packets: its bytes read must at least carry the
+    // input's media at the chunk size the publisher used (a lower bound).
+    const chunk = typeof PUBLISHERS[publisher].chunk === 'number' ? PUBLISHERS[publisher].chunk : NGINX_CHUNK;
+    const wireMin = res.wireBytes === undefined ? undefined : input.wireMinBytes?.[chunk];
+    const complete = res.packets !== undefined ? res.packets >= input.packets : wireMin !== undefined ? res.wireBytes >= wireMin : undefined;
     return {
       receiver,
       publisher,
@@ -67,7 +72,9 @@ export async function runTrial({ receiver, publisher, input, strace = false, per
       sysUs: ru.sysUs - base.sysUs,
       cpuUs,
       startupCpuUs: base.userUs + base.sysUs,
-      wallUs: connectAt ? ru.exitedAtWallUs - connectAt : undefined,
+      minFlt: ru.minFlt === undefined ? undefined : ru.minFlt - baseFaults.minFlt,
+      majFlt: ru.majFlt === undefined ? undefined : ru.majFlt - baseFaults.majFlt,
+      wallUs: connectAt ? (h.doneWallUs ?? ru.exitedAtWallUs) - connectAt : undefined,
       // How far the captured SYN lies from the connect() call that bench/linger.c logged (linger only).
       synAfterConnectCallUs: connectAt && shimConnectAt ? connectAt - shimConnectAt : undefined,
       peakRssKiB: h.peakRssKiB(),
@@ -75,9 +82,11 @@ export async function runTrial({ receiver, publisher, input, strace = false, per
       packets: res.packets,
       bytes: res.bytes,
       end: res.listeners?.map((l) => l.end).join(','),
+      ...(res.wireBytes === undefined ? {} : { wireBytes: res.wireBytes, wireMinBytes: wireMin }),
       complete,
-      // Payload bytes this receiver delivered: the input's when it got every packet.
-      gotBytes: complete === false ? res.bytes : input.payloadBytes,
+      // Payload bytes this receiver delivered: the input's when it got every
+      // packet (nginx-rtmp: at most the bytes it read).
+      gotBytes: complete === false ? (res.bytes ?? Math.min(res.wireBytes, input.payloadBytes)) : input.payloadBytes,
       video: res.listeners?.[0]?.video,
       audio: res.listeners?.[0]?.audio,
       publisherExit: pubExit.error ? String(pubExit.error.message).slice(0, 200) : pubExit.code,
@@ -107,7 +116,7 @@ export async function runThroughput({ receivers, publishers, input, rounds, log,
         log(
           `  ${realtime ? 'realtime ' : ''}${linger ? 'linger ' : ''}round ${r + 1}/${rounds} ${pub.padEnd(7)} ${rec.padEnd(17)} ` +
             (t.ok
-              ? `cpu ${(t.cpuUs / 1e3).toFixed(0).padStart(5)} ms  ${((t.cpuUs / 1e6) / (t.gotBytes / 1e9)).toFixed(2)} s/GB  wall ${t.wallUs ? (t.wallUs / 1e3).toFixed(0) : '?'} ms  rss ${(t.peakRssKiB / 1024).toFixed(0)} MiB  pkts ${t.packets ?? '-'}/${input.packets}` +
+              ? `cpu ${(t.cpuUs / 1e3).toFixed(0).padStart(5)} ms  ${((t.cpuUs / 1e6) / (t.gotBytes / 1e9)).toFixed(2)} s/GB  ${(t.minFlt / (t.gotBytes / 1e9)).toFixed(0)} faults/GB  wall ${t.wallUs ? (t.wallUs / 1e3).toFixed(0) : '?'} ms  rss ${(t.peakRssKiB / 1024).toFixed(0)} MiB  pkts ${t.packets ?? '-'}/${input.packets}` +
                 (t.complete === false ? '  LOST PACKETS' : '') +
                 (t.synAfterConnectCallUs === undefined ? '' : `  SYN ${t.synAfterConnectCallUs} us after connect()`)
               : `FAILED ${t.error}`),
@@ -164,6 +173,9 @@ export function summarizeThroughput(trials, receivers, publishers, input) {
         sysSecPerGB: median(us.map((t) => perGB(t, t.sysUs))),
         throughputMBps: median(us.filter((t) => t.wallUs).map((t) => got(t) / 1e6 / (t.wallUs / 1e6))),
         peakRssMiB: median(us.map((t) => t.peakRssKiB / 1024)),
+        // nginx-rtmp (no packet count): the fewest bytes it read, and the media's minimum.
+        ...(ts.some((t) => t.wireBytes !== undefined) ? { minWireBytes: Math.min(...ts.map((t) => t.wireBytes)), wireMinBytes: ts[0].wireMinBytes } : {}),
+        minFaultsPerGB: median(us.filter((t) => t.minFlt !== undefined).map((t) => t.minFlt / (got(t) / 1e9))),
         idleRssMiB: median(us.map((t) => t.idleRssKiB / 1024)),
         startupCpuMs: median(us.map((t) => t.startupCpuUs / 1e3)),
         complete: ts.every((t) => t.complete !== false),
@@ -190,10 +202,10 @@ export function summarizeThroughput(trials, receivers, publishers, input) {
  * on the full input (cheap, all threads), and the breakdown by syscall from
  * `strace -c` on a shorter clip (strace stops the tracee at every syscall).
  */
-export async function runSyscalls({ receivers, publishers, input, clip, usePerf, log, realtime = false }) {
+export async function runSyscalls({ receivers, publishers, input, clip, usePerf, perfOnly = false, log, realtime = false }) {
   const out = {};
   const mb = input.payloadBytes / 1e6;
-  const clipMb = clip.payloadBytes / 1e6;
+  const clipMb = clip?.payloadBytes / 1e6;
   for (const pub of publishers) {
     out[pub] = {};
     for (const rec of receivers) {
@@ -204,9 +216,11 @@ export async function runSyscalls({ receivers, publishers, input, clip, usePerf,
           row.perMB = t.perf.syscalls / mb;
           row.contextSwitchesPerMB = t.perf.contextSwitches / mb;
           row.complete = t.complete;
+          if (t.minFlt !== undefined) row.minFaultsPerGB = t.minFlt / (t.gotBytes / 1e9);
         } else row.perfError = t.error ?? 'no perf output';
       }
-      const s = await runTrial({ receiver: rec, publisher: pub, input: clip, strace: true, realtime });
+      // perfOnly (the matrix's other inputs): no breakdown by syscall.
+      const s = perfOnly ? { ok: false, error: 'perf only' } : await runTrial({ receiver: rec, publisher: pub, input: clip, strace: true, realtime });
       if (s.ok && s.syscalls) {
         row.straceTotalPerMB = s.syscalls.total / clipMb;
         row.top = Object.entries(s.syscalls.byName)
@@ -214,12 +228,13 @@ export async function runSyscalls({ receivers, publishers, input, clip, usePerf,
           .slice(0, 6)
           .map(([name, calls]) => ({ name, perMB: calls / clipMb }));
         if (row.perMB === undefined) row.perMB = row.straceTotalPerMB;
-      } else row.straceError = s.error ?? 'no strace output';
+      } else if (!perfOnly) row.straceError = s.error ?? 'no strace output';
       out[pub][rec] = row;
       log(
         `  syscalls ${realtime ? 'realtime ' : ''}${pub.padEnd(7)} ${rec.padEnd(17)} ${row.perMB?.toFixed(0) ?? '?'} /MB` +
           (row.contextSwitchesPerMB !== undefined ? `, ${row.contextSwitchesPerMB.toFixed(0)} ctx switches/MB` : '') +
-          (row.top ? `  (strace: ${row.top.map((x) => `${x.name} ${x.perMB.toFixed(0)}`).join(', ')})` : ` ${row.straceError ?? ''}`),
+          (row.minFaultsPerGB !== undefined ? `, ${row.minFaultsPerGB.toFixed(0)} minor faults/GB` : '') +
+          (row.top ? `  (strace: ${row.top.map((x) => `${x.name} ${x.perMB.toFixed(0)}`).join(', ')})` : ` ${row.straceError ?? row.perfError ?? ''}`),
       );
     }
   }
