@@ -17,7 +17,9 @@ export type Corruption =
   /** One complete Set Chunk Size message with size 0 (FFmpeg: "Incorrect chunk size", AVERROR_INVALIDDATA); forwarding stops, the connection stays open. */
   | { kind: 'zero-chunk-size' }
   /** `bytes` of seeded pseudo-random data instead of the rest of the stream; the connection stays open afterwards. */
-  | { kind: 'garbage'; bytes: number; seed: number };
+  | { kind: 'garbage'; bytes: number; seed: number }
+  /** The connection is reset (RST), as a publisher's kernel does when it closes with unread data. */
+  | { kind: 'reset' };
 
 export interface CorruptingProxyOptions {
   /** Upstream listener port on 127.0.0.1. */
@@ -239,7 +241,8 @@ export async function startCorruptingProxy(opts: CorruptingProxyOptions): Promis
         if (forwarded >= opts.afterBytes) {
           corrupted = true;
           const c = opts.corruption;
-          upstream.write(c.kind === 'zero-chunk-size' ? setChunkSizeChunk(0) : pseudoRandomBytes(c.bytes, c.seed));
+          if (c.kind === 'reset') upstream.resetAndDestroy();
+          else upstream.write(c.kind === 'zero-chunk-size' ? setChunkSizeChunk(0) : pseudoRandomBytes(c.bytes, c.seed));
           resolveCorrupted(report());
           return;
         }
