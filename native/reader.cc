@@ -42,7 +42,7 @@ constexpr int kReadAheadBytes = 64 * 1024;
 // garbled stream ended as 'eof' rather than a coded error.
 constexpr int kAnnouncedChunkSize = 4096;
 // How long a publisher that ended its stream may take to close the connection.
-constexpr int64_t kPublisherCloseGraceMs = 1000;
+constexpr int64_t kPublisherCloseGraceMs = 5000;
 
 MetadataEntries ReadMetadata(const AVFormatContext* input) {
   MetadataEntries metadata;
@@ -233,6 +233,14 @@ bool Reader::Accept(UniqueFd* conn, Peer* peer, std::optional<ErrorInfo>* fatal)
   return false;
 }
 
+// Milliseconds since TCP last received data on `fd`; -1 when unknown.
+static int64_t MillisSinceDataReceived(int fd) {
+  tcp_info info{};
+  socklen_t len = sizeof(info);
+  if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) < 0) return -1;
+  return info.tcpi_last_data_recv;
+}
+
 int Reader::OnInterrupt(void* opaque) {
   auto* self = static_cast<Reader*>(opaque);
   if (self->stopping_.load(std::memory_order_relaxed)) {
@@ -241,6 +249,14 @@ int Reader::OnInterrupt(void* opaque) {
   }
   int64_t now = MonotonicMicros();
   if (now >= self->deadline_us_) {
+    // One packet can take longer than the idle timeout to arrive (a large
+    // key frame over a slow link): the publisher is idle only if TCP has
+    // received nothing either. The handshake deadline is not extended.
+    int64_t quiet_ms = self->deadline_is_idle_ ? MillisSinceDataReceived(self->active_fd_) : -1;
+    if (quiet_ms >= 0 && quiet_ms < self->options_.idle_timeout_ms) {
+      self->deadline_us_ = now + (self->options_.idle_timeout_ms - quiet_ms) * 1000;
+      return 0;
+    }
     self->interrupted_ = Interrupt::Deadline;
     return 1;
   }
@@ -248,8 +264,16 @@ int Reader::OnInterrupt(void* opaque) {
   return 0;
 }
 
-void Reader::ArmDeadline(int64_t timeout_ms) {
+void Reader::ArmHandshakeDeadline() {
+  int64_t timeout_ms = options_.handshake_timeout_ms;
   deadline_us_ = timeout_ms > 0 ? MonotonicMicros() + timeout_ms * 1000 : INT64_MAX;
+  deadline_is_idle_ = false;
+}
+
+void Reader::ArmIdleDeadline() {
+  int64_t timeout_ms = options_.idle_timeout_ms;
+  deadline_us_ = timeout_ms > 0 ? MonotonicMicros() + timeout_ms * 1000 : INT64_MAX;
+  deadline_is_idle_ = true;
 }
 
 // FFmpeg's listen semantics: one publisher at a time. Others that connect
@@ -289,7 +313,7 @@ InputPtr Reader::OpenInput(int fd, const Peer& peer) {
   std::string url = "rtmp://127.0.0.1:" + std::to_string(bound_.port) + "/" + options_.app + "/" + options_.stream_key;
 
   interrupted_ = Interrupt::None;
-  ArmDeadline(options_.handshake_timeout_ms);
+  ArmHandshakeDeadline();
   int ret = avformat_open_input(&raw, url.c_str(), av_find_input_format("flv"), opts.Address());
   if (ret < 0) {  // avformat_open_input freed the context
     if (!stopping_.load()) {
@@ -333,7 +357,7 @@ bool Reader::WaitForRoom() {
   if (disconnecting_) return false;
   lock.unlock();
   // Time spent waiting for JS is not the publisher's idleness.
-  ArmDeadline(options_.idle_timeout_ms);
+  ArmIdleDeadline();
   return !stopping_.load();
 }
 
@@ -449,7 +473,7 @@ int Reader::ReadPacket(AVFormatContext* input, PacketPtr* packet, int64_t* read_
   int ret = av_read_frame(input, packet->get());
   if (ret < 0) return ret;
   *read_at_us = MonotonicMicros();
-  ArmDeadline(options_.idle_timeout_ms);
+  ArmIdleDeadline();
   GiveVideoDuration(input->streams[(*packet)->stream_index], packet->get());
   // Handed over to JS, the packet's memory comes from the pool, so it is
   // reused once JS collects the Buffer; a copy otherwise.
@@ -464,7 +488,7 @@ int Reader::StartSession(AVFormatContext* input, std::vector<StreamProbe>* probe
   std::vector<std::pair<PacketPtr, int64_t>> held;  // with read times
   int64_t probe_deadline_us = INT64_MAX;
   int read_error = 0;
-  ArmDeadline(options_.idle_timeout_ms);
+  ArmIdleDeadline();
   for (;;) {
     PacketPtr packet;
     int64_t now = 0;

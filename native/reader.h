@@ -94,7 +94,8 @@ class Reader {
   void PushPacket(PacketPtr packet, int64_t read_at_us);
 
   static int OnInterrupt(void* opaque);
-  void ArmDeadline(int64_t timeout_ms);
+  void ArmHandshakeDeadline();
+  void ArmIdleDeadline();
   void RefuseWaitingPublishers(int64_t now_us);
 
   ReaderOptions options_;
@@ -108,6 +109,7 @@ class Reader {
   // Touched only by the reader thread (including from OnInterrupt).
   PacketPool packet_pool_;
   int64_t deadline_us_ = INT64_MAX;
+  bool deadline_is_idle_ = false;  // data that TCP receives extends an idle deadline
   int64_t next_refusal_check_us_ = 0;
   Interrupt interrupted_ = Interrupt::None;
   bool serving_publisher_ = false;  // an authorized publisher is streaming

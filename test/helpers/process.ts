@@ -45,9 +45,18 @@ function installExitHook(): void {
   });
 }
 
+// Publishers and tools run as installed: the sanitizer runtime that
+// `npm run test:asan` preloads into node is for the addon (node children
+// keep it), not for them; under it GStreamer published too slowly to test.
+function envFor(cmd: string): NodeJS.ProcessEnv {
+  if (cmd === process.execPath) return process.env;
+  const { LD_PRELOAD: _preload, ASAN_OPTIONS: _asan, ...env } = process.env;
+  return env;
+}
+
 export function spawnTracked(cmd: string, args: readonly string[], opts: SpawnTrackedOptions = {}): ChildHandle {
   installExitHook();
-  const child = spawn(cmd, args, { stdio: [opts.stdin ?? 'ignore', opts.stdout ?? 'ignore', 'pipe'] });
+  const child = spawn(cmd, args, { stdio: [opts.stdin ?? 'ignore', opts.stdout ?? 'ignore', 'pipe'], env: envFor(cmd) });
   let err = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (chunk: string) => {
