@@ -7,7 +7,9 @@ import { connect } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import type { Packet, RtmpIngest } from '../lib/index.js';
 import { expectReferencePrefix, expectSamePackets } from './helpers/compare.js';
-import { expectFrameAccuratePublish, fixturePath, nextSession, reference, startIngest } from './helpers/ingest.js';
+import { clipPath } from './helpers/clips.js';
+import { expectFrameAccuratePublish, fixturePath, nextSession, reference, referenceOf, startIngest } from './helpers/ingest.js';
+import { startSlowLink } from './helpers/net.js';
 import { spawnTracked } from './helpers/process.js';
 import { publishWithFfmpeg, requireTool } from './helpers/publishers.js';
 import { recordEvents, sleep, waitUntil, within } from './helpers/record.js';
@@ -180,6 +182,23 @@ describe.skipIf(!haveFfmpeg)('a connection reset mid-stream', () => {
     await within(pub.exited, 15_000, 'the proxied publisher exiting');
     await expectFrameAccuratePublish(ingest, url, 'small', 'the next publisher');
   });
+});
+
+describe.skipIf(!haveFfmpeg)('a slow uplink', () => {
+  it('a packet that takes longer than idleTimeoutMs to arrive does not drop a publisher that is sending', async () => {
+    const RATE = 200_000; // bytes per second
+    const file = await clipPath('grain720-1s');
+    const ref = await referenceOf(file);
+    expect(Math.max(...ref.map((p) => p.size)) / RATE, 'seconds the largest packet takes over the link').toBeGreaterThan(1.2);
+    const { ingest, port } = await startIngest({ keepAlive: false, idleTimeoutMs: 1000 });
+    const link = await startSlowLink(port, RATE);
+    const received = nextSession(ingest, 60_000);
+    const pub = publishWithFfmpeg(file, `rtmp://127.0.0.1:${link.port}/live/key`);
+    const { packets, end } = await received;
+    expect(end).toEqual({ reason: 'eof' });
+    expectSamePackets(packets, ref, { label: 'over a slow link', interleaving: true });
+    expect((await pub.exited).code, pub.stderr()).toBe(0);
+  }, 90_000);
 });
 
 describe.skipIf(!haveFfmpeg)('a publisher killed mid-stream (SIGKILL)', () => {

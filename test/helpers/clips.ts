@@ -28,6 +28,8 @@ export const CLIPS = {
   'ack-12mb': { width: 1280, height: 720, fps: 30, seconds: 12, videoKbps: 8000 },
   'hd1080-20mbps': { width: 1920, height: 1080, fps: 30, seconds: 25, videoKbps: 20000 },
   'uhd2160-45mbps': { width: 3840, height: 2160, fps: 30, seconds: 6, videoKbps: 45000, grain: true },
+  // Every video frame is about 300 KB: over a second each on a slow link.
+  'grain720-1s': { width: 1280, height: 720, fps: 30, seconds: 1, videoKbps: 8000, grain: true },
 } as const satisfies Record<string, ClipSpec>;
 export type ClipName = keyof typeof CLIPS;
 

@@ -4,7 +4,9 @@
 // anything is LISTENing on a port.
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { onTestFinished } from 'vitest';
 import type { ChildHandle } from './process.js';
 
 const TCP_LISTEN = '0A';
@@ -118,4 +120,57 @@ export async function waitForTcpStats(
     previous = stats;
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+export interface SlowLink {
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP proxy to 127.0.0.1:targetPort whose client -> server direction
+ * carries at most `bytesPerSecond`, in slices every 50 ms: a publisher on a
+ * slow uplink. Closed when the test that started it ends.
+ */
+export async function startSlowLink(targetPort: number, bytesPerSecond: number): Promise<SlowLink> {
+  const sockets = new Set<Socket>();
+  const slice = Math.max(1, Math.floor(bytesPerSecond / 20));
+  const server = createServer((client) => {
+    const upstream = connect({ host: '127.0.0.1', port: targetPort });
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => sockets.delete(s));
+    }
+    upstream.on('close', () => client.destroy());
+    upstream.pipe(client);
+    let sending = Promise.resolve();
+    client.on('data', (data: Buffer) => {
+      client.pause();
+      sending = sending.then(async () => {
+        for (let at = 0; at < data.length && !upstream.destroyed; at += slice) {
+          upstream.write(data.subarray(at, at + slice));
+          await sleep(50);
+        }
+        client.resume();
+      });
+    });
+    // The publisher's close reaches the server after everything it sent.
+    client.on('end', () => void sending.then(() => upstream.end()));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const close = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    });
+  try {
+    onTestFinished(close);
+  } catch {
+    /* not inside a test */
+  }
+  return { port: (server.address() as AddressInfo).port, close };
 }
