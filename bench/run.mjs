@@ -346,7 +346,7 @@ addObservations(results);
 results.targets = evaluateTargets(results);
 writeReport(results, outDir, writeBenchmarksMd);
 // This run's scratch files (rusage records, bench/linger.c connect() logs).
-for (const name of readdirSync(CACHE_DIR)) if (name.includes(`-${process.pid}-`)) rmSync(join(CACHE_DIR, name), { force: true });
+for (const name of readdirSync(CACHE_DIR)) if (name.includes(`-${process.pid}-`)) rmSync(join(CACHE_DIR, name), { force: true, recursive: true });
 log(`done in ${(results.durationSec / 60).toFixed(1)} min: ${relative(process.cwd(), join(outDir, 'results.json'))}${writeBenchmarksMd ? ', BENCHMARKS.md' : ''}`);
 for (const t of results.targets) log(`  ${t.met === undefined ? 'N/A   ' : t.met ? 'MET   ' : 'MISSED'} ${t.target}: ${t.measured}`);
 process.exit(0);
