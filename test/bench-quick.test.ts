@@ -90,15 +90,8 @@ describe.skipIf(!tools)('npm run bench -- --quick', () => {
       }
     }
     for (const t of tp.trials.filter((x) => x.ok)) expect(t.wallUs, `${t.receiver}: the publisher's SYN was captured`).toBeGreaterThan(0);
-    // The extra row, publishers that linger on close: every receiver ran (a
-    // peer may still lose a packet now and then), and the SYN comes after the
-    // connect() call the shim logged.
-    const lg = res.throughputLinger!;
-    for (const pub of lg.publishers) {
-      for (const rec of res.receivers) expect(lg.summary[pub]![rec]!.runs, `${pub} (linger) -> ${rec}`).toBeGreaterThan(0);
-      expect(lg.summary[pub]!['rtmp-ingest']!.complete, `${pub} (linger) -> rtmp-ingest received every packet`).toBe(true);
-    }
-    for (const t of lg.trials.filter((x) => x.ok)) expect(t.synAfterConnectCallUs, `${t.receiver}: SYN after connect()`).toBeGreaterThanOrEqual(0);
+    // Quick mode runs no shimmed publisher (publishers in tests run unmodified).
+    expect(res.throughputLinger?.trials ?? []).toHaveLength(0);
     expect(res.latency?.hop?.[0]?.all?.count).toBeGreaterThan(0);
     expect(res.latency?.startup?.summary['rtmp-ingest']?.runs).toBeGreaterThan(0);
     for (const s of res.scale ?? []) {
