@@ -88,8 +88,8 @@ export function loadBinding(): NativeBinding {
     throw e;
   }
   const b = binding as Partial<NativeBinding> | null;
-  if (b === null || typeof b !== 'object' || typeof b.Listener !== 'function' || typeof b.buildInfo !== 'function') {
-    const e = loadFailure(root, new Error('the addon loaded but does not export Listener and buildInfo (a stale or foreign build?)'));
+  if (b === null || typeof b !== 'object' || typeof b.Server !== 'function' || typeof b.buildInfo !== 'function') {
+    const e = loadFailure(root, new Error('the addon loaded but does not export Server and buildInfo (a stale or foreign build?)'));
     Error.captureStackTrace(e, loadBinding);
     throw e;
   }

@@ -1,27 +1,35 @@
-// RtmpIngest: the listener's lifecycle and all of its policy (stream key,
-// authorize, keep-alive bookkeeping, close, events, iteration). The addon
-// only binds, reads and reports; see native.ts for the contract.
+// RtmpIngest: the server's lifecycle and all of its policy (routing by app
+// and key, authorize, duplicate keys, keep-alive, close, events,
+// iteration). The addon only binds, accepts, reads and reports; see
+// native.ts for the contract, session-table.ts for the routing.
 
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { AsyncQueue } from './async-queue';
 import { loadBinding } from './binding';
 import { Dispatcher, once, surface, type Job } from './dispatcher';
 import { ErrorCode, fromNative, fromThrown, IngestError } from './errors';
 import { logLevelFromNumber, type LogEvent } from './log';
-import type { NativeBinding, NativeEvent, NativeListener, NativeListenerOptions } from './native';
+import type { NativeBinding, NativeEvent, NativeServer, NativeServerOptions } from './native';
 import { parseListenUrl, resolveOptions, type AuthorizeRequest, type ResolvedOptions, type RtmpIngestOptions } from './options';
 import { IngestSession, sessionControl, type SessionHost } from './session';
+import { parsePublishedName, RouteFilter, routeOf, SessionTable, type ConnectionEntry } from './session-table';
 
-export type RejectReason = 'stream-key' | 'unauthorized' | 'handshake-timeout' | 'protocol-error';
+export type RejectReason =
+  | 'stream-key'
+  | 'unauthorized'
+  | 'duplicate-key'
+  | 'too-many-connections'
+  | 'handshake-timeout'
+  | 'protocol-error';
 
 export interface RejectedEvent {
   reason: RejectReason;
   app?: string;
   streamKey?: string;
+  query?: Record<string, string>;
   remoteAddress?: string;
   remotePort?: number;
-  /** Why: authorize's own error, ERR_AUTHORIZE_TIMEOUT, or what the addon reported for handshake/protocol failures. */
+  /** Why: authorize's own error, ERR_AUTHORIZE_TIMEOUT, ERR_TOO_MANY_CONNECTIONS, or what the addon reported for handshake/protocol failures. */
   error?: Error;
 }
 
@@ -59,10 +67,6 @@ interface PendingAuthorization {
   timer: NodeJS.Timeout | undefined;
 }
 
-function sha256(s: string): Buffer {
-  return createHash('sha256').update(s, 'utf8').digest();
-}
-
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
@@ -77,9 +81,10 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
   readonly #binding: NativeBinding;
   readonly #dispatcher = new Dispatcher();
   #state: State = 'idle';
-  #native: NativeListener | undefined;
+  #native: NativeServer | undefined;
   #address: AddressInfo | null = null;
-  #expectedKeyDigest: Buffer | undefined;
+  #filter: RouteFilter | undefined;
+  readonly #table = new SessionTable();
   #refed = true;
   #muted = false;
   #abortedBySignal = false;
@@ -87,26 +92,9 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
   #closePromise: Promise<void> | undefined;
   #resolveClose: (() => void) | undefined;
 
-  #authorized: AuthorizeRequest | undefined;
   readonly #pendingAuth = new Set<PendingAuthorization>();
-  #current: IngestSession | undefined;
   readonly #iterators = new Set<AsyncQueue<IngestSession>>();
   #heldSessions: IngestSession[] = [];
-
-  readonly #host: SessionHost = {
-    dispatcher: this.#dispatcher,
-    release: (bytes) => this.#release(bytes),
-    isClosing: () => this.#state === 'closing' || this.#state === 'closed',
-    disconnect: (session) => {
-      if (session !== this.#current || this.#native === undefined) return;
-      try {
-        this.#native.disconnect();
-      } catch (err) {
-        this.#nativeCallFailed('disconnect', err);
-      }
-    },
-    isMuted: () => this.#muted,
-  };
 
   constructor(options: RtmpIngestOptions) {
     super({ captureRejections: false });
@@ -140,9 +128,16 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
     return this.#state === 'closing' || this.#state === 'closed';
   }
 
-  /** The publisher's session now running, if any. */
+  /** The live sessions by id (a session leaves the map when it ends). */
+  get sessions(): ReadonlyMap<string, IngestSession> {
+    return this.#table.sessions;
+  }
+
+  /** The most recently started session that is still running, if any. */
   get session(): IngestSession | undefined {
-    return this.#current;
+    let latest: IngestSession | undefined;
+    for (const s of this.#table.sessions.values()) latest = s;
+    return latest;
   }
 
   /** Where it listens (the actual port when 0 was asked for); null unless listening. */
@@ -178,12 +173,13 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
 
     const target = parseListenUrl(this.#options.url, stackFrom);
     const o = this.#options;
-    const nativeOptions: NativeListenerOptions = {
+    const nativeOptions: NativeServerOptions = {
       host: target.host,
       port: target.port,
-      app: target.rawApp,
-      streamKey: target.rawStreamKey,
-      keepAlive: o.keepAlive,
+      reusePort: o.reusePort,
+      proxyProtocol: o.proxyProtocol,
+      maxConnections: o.maxConnections,
+      maxConnectionsPerAddress: o.maxConnectionsPerAddress,
       highWaterMarkBytes: o.highWaterMarkBytes,
       handshakeTimeoutMs: o.handshakeTimeoutMs,
       idleTimeoutMs: o.idleTimeoutMs,
@@ -191,10 +187,12 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
       logLevel: o.logLevelNumber,
     };
 
-    let native: NativeListener;
+    let native: NativeServer;
     try {
-      native = new this.#binding.Listener(nativeOptions, (events: NativeEvent[] | null, meta?: Float64Array, data?: Buffer[], bytes?: number) =>
-        this.#onNativeEvents(native, events ?? [{ type: 'packets', meta: meta!, data: data!, bytes: bytes! }]),
+      native = new this.#binding.Server(
+        nativeOptions,
+        (events: NativeEvent[] | null, meta?: Float64Array, data?: Buffer[], bytes?: number, connection?: number) =>
+          this.#onNativeEvents(native, events ?? [{ type: 'packets', connection: connection!, meta: meta!, data: data!, bytes: bytes! }]),
       );
     } catch (err) {
       throw fromThrown(err, ErrorCode.INVALID_ARG_VALUE, stackFrom);
@@ -213,7 +211,7 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
 
     this.#native = native;
     this.#state = 'listening';
-    this.#expectedKeyDigest = sha256(o.streamKey ?? target.streamKey);
+    this.#filter = new RouteFilter(target.app, o.streamKey ?? target.streamKey);
     this.#address = { host: bound.host, port: bound.port };
     if (!this.#refed) native.unref();
     const address = { ...this.#address };
@@ -223,7 +221,7 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
   }
 
   /**
-   * Stops listening, drops the publisher (its session ends with reason
+   * Stops listening, drops every publisher (their sessions end with reason
    * 'closed'), then emits 'close'. Works from any state, idempotent; resolves
    * after 'close'. No event follows 'close'.
    */
@@ -253,7 +251,7 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
   }
 
   /**
-   * Sessions, one after another; finishes when the ingest closes. Several
+   * Sessions, in the order they start; finishes when the ingest closes. Several
    * iterators may run at once (each gets every session from its creation
    * on); the first also gets sessions that arrived while nobody (no
    * iterator, no 'session' listener) was there to take them.
@@ -274,25 +272,47 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
     (this.emit as (name: string, ...a: unknown[]) => boolean)(name, ...args);
   }
 
-  #release(bytes: number): void {
+  #release(connection: number, bytes: number): void {
     const native = this.#native;
     if (native === undefined || bytes <= 0) return;
     try {
-      native.release(bytes);
+      native.release(connection, bytes);
     } catch (err) {
       this.#nativeCallFailed('release', err);
     }
   }
 
-  #verdict(ticket: number, allow: boolean): void {
+  #verdict(connection: number, allow: boolean): void {
     const native = this.#native;
     if (native === undefined) return;
     try {
-      native.authorize(ticket, allow);
+      native.authorize(connection, allow);
     } catch (err) {
       this.#nativeCallFailed('authorize', err);
     }
   }
+
+  #disconnect(connection: number): void {
+    const native = this.#native;
+    if (native === undefined) return;
+    try {
+      native.disconnect(connection);
+    } catch (err) {
+      this.#nativeCallFailed('disconnect', err);
+    }
+  }
+
+  /** What a session of `connection` asks of the ingest. */
+  #hostFor(connection: number): SessionHost {
+    return {
+      dispatcher: this.#dispatcher,
+      release: (bytes) => this.#release(connection, bytes),
+      isClosing: () => this.#state === 'closing' || this.#state === 'closed',
+      disconnect: () => this.#disconnect(connection),
+      isMuted: () => this.#muted,
+    };
+  }
+
 
   /** A native method threw: a bug in the addon, reported as an error-level 'log' (throwing at the caller would break delivery). */
   #nativeCallFailed(method: string, err: unknown): void {
@@ -302,9 +322,9 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
   }
 
   /** The addon's callback. Never throws back into it (see dispatcher.ts). */
-  #onNativeEvents(from: NativeListener, events: NativeEvent[]): void {
+  #onNativeEvents(from: NativeServer, events: NativeEvent[]): void {
     try {
-      // Events of a listener that is no longer ours (closed, or a failed listen()).
+      // Events of a server that is no longer ours (closed, or a failed listen()).
       if (from !== this.#native || this.#state !== 'listening') return;
       for (const event of events) this.#dispatcher.push(this.#jobFor(event));
       this.#dispatcher.runNow();
@@ -322,10 +342,10 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
         return {
           run: () => {
             if (inner === undefined) {
-              const session = this.#current;
+              const session = this.#table.get(event.connection)?.session;
               if (!active() || session === undefined) {
                 // Nobody to deliver to (closing, or packets outside a session): give the bytes back.
-                this.#release(event.bytes);
+                this.#release(event.connection, event.bytes);
                 return;
               }
               inner = sessionControl(session).batchJob(event);
@@ -336,7 +356,9 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
       }
       case 'connection':
         return once(() => {
-          if (active()) this.#emit('connection', { remoteAddress: event.remoteAddress, remotePort: event.remotePort });
+          if (!active()) return;
+          this.#table.open(event.connection, event.remoteAddress, event.remotePort);
+          this.#emit('connection', { remoteAddress: event.remoteAddress, remotePort: event.remotePort });
         });
       case 'authorize':
         return once(() => {
@@ -345,32 +367,43 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
       case 'rejected':
         return once(() => {
           if (!active()) return;
+          this.#table.endSession(event.connection);
           const rejected: RejectedEvent = { reason: event.reason, remoteAddress: event.remoteAddress, remotePort: event.remotePort };
           if (event.error !== undefined) rejected.error = fromNative(event.error, 'ERR_PROTOCOL', event.reason);
           this.#emit('rejected', rejected);
         });
       case 'session':
         return once(() => {
-          if (active()) this.#startSession(event.streams, event.metadata);
+          const entry = this.#table.get(event.connection);
+          if (active() && entry !== undefined) this.#startSession(entry, event.streams, event.metadata);
         });
       case 'stream':
         return once(() => {
-          const s = this.#current;
+          const s = this.#table.get(event.connection)?.session;
           if (active() && s !== undefined) sessionControl(s).addStream(event.stream);
         });
       case 'metadata':
         return once(() => {
-          const s = this.#current;
+          const s = this.#table.get(event.connection)?.session;
           if (active() && s !== undefined) sessionControl(s).setMetadata(event.metadata);
         });
       case 'end':
         return once(() => {
-          this.#authorized = undefined;
-          const s = this.#current;
-          if (!active() || s === undefined) return;
-          this.#current = undefined;
-          const error = event.error === undefined ? undefined : fromNative(event.error, 'ERR_SESSION', `session ended: ${event.reason}`);
-          sessionControl(s).end(event.reason, error);
+          if (!active()) return;
+          const entry = this.#table.endSession(event.connection);
+          const s = entry?.session;
+          if (s !== undefined) {
+            const reason = entry!.replaced === true && event.reason === 'closed' ? 'replaced' : event.reason;
+            const error = event.error === undefined ? undefined : fromNative(event.error, 'ERR_SESSION', `session ended: ${event.reason}`);
+            sessionControl(s).end(reason, error);
+          }
+        });
+      case 'closed':
+        return once(() => {
+          if (!active()) return;
+          this.#table.remove(event.connection);
+          // With keepAlive false, the first connection that closes (its session over, or turned away) closes the ingest.
+          if (!this.#options.keepAlive) this.#beginClose();
         });
       case 'log':
         return once(() => {
@@ -401,44 +434,50 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
   }
 
   #authorize(event: Extract<NativeEvent, { type: 'authorize' }>): void {
+    const id = event.connection;
+    const entry = this.#table.get(id) ?? this.#table.open(id, event.remoteAddress, event.remotePort);
+    const name = parsePublishedName(event.app, event.streamKey);
     const request: AuthorizeRequest = {
-      app: event.app,
-      streamKey: event.streamKey,
+      app: name.app,
+      streamKey: name.streamKey,
+      query: name.query,
       remoteAddress: event.remoteAddress,
       remotePort: event.remotePort,
     };
-    const ticket = event.ticket;
+    const route = routeOf(name);
     const reject = (reason: RejectReason, error?: Error): void => {
+      this.#verdict(id, false);
       const rejected: RejectedEvent = { reason, ...request };
       if (error !== undefined) rejected.error = error;
       this.#emit('rejected', rejected);
     };
-
-    // Constant time, and over digests so the key's length does not leak either.
-    const expected = this.#expectedKeyDigest;
-    const matches = (key: string) => expected !== undefined && timingSafeEqual(sha256(key), expected);
-    let accepted = matches(event.streamKey);
-    // Publishers split a multi-segment path differently: OBS sends app 'live/sub' and key
-    // 'key', FFmpeg's client app 'live' and stream 'sub/key'. Take the last segment as the key.
-    const slash = event.streamKey.lastIndexOf('/');
-    if (slash >= 0) {
-      const lastSegment = event.streamKey.slice(slash + 1);
-      if (matches(lastSegment) && !accepted) {
-        accepted = true;
-        request.app = event.app === '' ? event.streamKey.slice(0, slash) : `${event.app}/${event.streamKey.slice(0, slash)}`;
-        request.streamKey = lastSegment;
+    const duplicate = (): boolean => {
+      const holder = this.#table.holderOf(route);
+      return holder !== undefined && holder !== entry && this.#options.onDuplicateKey === 'reject';
+    };
+    const admit = (): void => {
+      const holder = this.#table.holderOf(route);
+      if (holder !== undefined && holder !== entry) {
+        // onDuplicateKey 'replace': the live publisher goes, with every packet it had read.
+        holder.replaced = true;
+        this.#disconnect(holder.id);
       }
-    }
-    if (!accepted) {
-      this.#verdict(ticket, false);
+      this.#table.hold(entry, route);
+      entry.request = request;
+      this.#verdict(id, true);
+    };
+
+    if (this.#filter === undefined || !this.#filter.accepts(name)) {
       reject('stream-key');
       return;
     }
-
+    if (duplicate()) {
+      reject('duplicate-key');
+      return;
+    }
     const authorize = this.#options.authorize;
     if (authorize === undefined) {
-      this.#authorized = request;
-      this.#verdict(ticket, true);
+      admit();
       return;
     }
 
@@ -450,23 +489,23 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
       if (pending.timer !== undefined) clearTimeout(pending.timer);
       this.#pendingAuth.delete(pending);
       if (this.#state !== 'listening') return;
-      if (allow) {
-        this.#authorized = request;
-        this.#verdict(ticket, true);
-        return;
-      }
-      this.#verdict(ticket, false);
+      const decide = (): void => {
+        if (this.#state !== 'listening') return;
+        if (!allow) reject('unauthorized', error);
+        else if (duplicate()) reject('duplicate-key'); // another publisher of the key got in meanwhile
+        else admit();
+      };
       if (sync) {
-        reject('unauthorized', error);
+        decide();
       } else {
-        this.#dispatcher.push(once(() => reject('unauthorized', error)));
+        this.#dispatcher.push(once(decide));
         this.#dispatcher.schedule();
       }
     };
 
     let result: unknown;
     try {
-      result = authorize({ ...request });
+      result = authorize({ ...request, query: { ...request.query } });
     } catch (err) {
       settle(false, asError(err), true);
       return;
@@ -487,25 +526,24 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
     );
   }
 
-  #startSession(streams: Extract<NativeEvent, { type: 'session' }>['streams'], metadata: Record<string, string>): void {
-    const previous = this.#current;
-    if (previous !== undefined) {
-      // Contract violation (a session without the previous one's 'end'): end it.
-      this.#current = undefined;
+  #startSession(entry: ConnectionEntry, streams: Extract<NativeEvent, { type: 'session' }>['streams'], metadata: Record<string, string>): void {
+    const previous = entry.session;
+    if (previous !== undefined && !previous.ended) {
+      // Contract violation (a second session on one connection): end the first.
       sessionControl(previous).end('error', new IngestError(ErrorCode.NATIVE_PROTOCOL, 'a new session started before this one ended'));
     }
-    const publisher = this.#authorized;
-    this.#authorized = undefined;
+    const request = entry.request;
     const session = new IngestSession({
-      app: publisher?.app ?? '',
-      streamKey: publisher?.streamKey ?? '',
-      ...(publisher?.remoteAddress !== undefined ? { remoteAddress: publisher.remoteAddress } : {}),
-      ...(publisher?.remotePort !== undefined ? { remotePort: publisher.remotePort } : {}),
+      app: request?.app ?? '',
+      streamKey: request?.streamKey ?? '',
+      query: request?.query ?? {},
+      ...(request?.remoteAddress !== undefined ? { remoteAddress: request.remoteAddress } : {}),
+      ...(request?.remotePort !== undefined ? { remotePort: request.remotePort } : {}),
       streams,
       metadata,
-      host: this.#host,
+      host: this.#hostFor(entry.id),
     });
-    this.#current = session;
+    this.#table.startSession(entry, session);
     if (this.#iterators.size > 0) {
       for (const q of this.#iterators) q.push(session);
     } else if (this.listenerCount('session') === 0) {
@@ -529,7 +567,6 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
       if (p.timer !== undefined) clearTimeout(p.timer);
     }
     this.#pendingAuth.clear();
-    this.#authorized = undefined;
 
     const native = this.#native;
     this.#native = undefined;
@@ -545,9 +582,11 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
 
     this.#dispatcher.push(
       once(() => {
-        const s = this.#current;
-        this.#current = undefined;
-        if (s !== undefined && !s.ended) sessionControl(s).end('closed');
+        const sessions: IngestSession[] = [];
+        for (const entry of this.#table.entries()) if (entry.session !== undefined) sessions.push(entry.session);
+        this.#table.clear();
+        // One job each, in start order: a throwing 'end' handler does not keep the others from ending.
+        for (const s of sessions.reverse()) this.#dispatcher.pushNext(once(() => s.ended || sessionControl(s).end('closed')));
       }),
     );
     if (closeError !== undefined) {

@@ -1,8 +1,9 @@
 // The contract between lib/ and the native addon (native/). The addon is a
-// thin core: it binds the port, runs libavformat's RTMP listener on a thread
-// of its own and reports what happens as batches of events. Every policy
-// (stream-key checks, authorize, keep-alive bookkeeping, timeouts as options,
-// events, async iteration) lives in TypeScript.
+// thin core: a server binds the port and accepts; each connection runs
+// libavformat's RTMP input on a thread of its own; what happens is reported
+// as batches of events, each naming its connection. Every policy (routing by
+// app and key, authorize, duplicate keys, keep-alive, events, async iteration)
+// lives in TypeScript.
 
 /** An error as the addon reports it: a stable code and, for FFmpeg errors, the AVERROR. */
 export interface NativeError {
@@ -46,6 +47,7 @@ export const enum PacketMeta {
 
 export interface NativePacketBatch {
   type: 'packets';
+  connection: number;
   // PACKET_META_FIELDS doubles per packet, in read order. A view into a
   // slab ArrayBuffer that the addon shares between batches; small packets
   // are copied into it as well (see DataOffset).
@@ -55,59 +57,73 @@ export interface NativePacketBatch {
 }
 
 /**
- * Per connection, events come in this order: 'connection', then either 'rejected' or 'authorize'. After a
- * denied verdict nothing more comes for that connection. After an allowed one: 'session' (always, even when the
- * publisher left before sending media: then with no streams), then 'stream' / 'metadata' / 'packets' in read
- * order, then exactly one 'end'. 'log' may come at any point; 'stopped' comes last, and only when the reader
- * ended by itself.
+ * Every event names its connection (an id the server gives each accepted connection, never reused; 0 for the
+ * server's own 'stopped' and for its 'log' lines). Per connection, events come in this order: 'connection',
+ * then either 'rejected' or 'authorize'. After a denied verdict nothing more comes for that connection. After an
+ * allowed one: 'session' (always, even when the publisher left before sending media: then with no streams), then
+ * 'stream' / 'metadata' / 'packets' in read order, then exactly one 'end'. Every connection that had a
+ * 'connection' event ends with 'closed', once its socket is closed (after the publisher closed its side, or a
+ * grace period). A connection refused before its 'connection' event (over a connection limit, or without a
+ * valid PROXY header) gets one 'rejected' and nothing else. 'log' may come at any point; 'stopped' comes last, and only when the server ended by itself.
  */
 export type NativeEvent =
-  /** TCP connection accepted; the RTMP handshake starts (handshake timeout runs from here). */
-  | { type: 'connection'; remoteAddress: string; remotePort: number }
-  /** The publisher sent connect + publish. The reader waits for authorize(ticket, verdict). */
-  | { type: 'authorize'; ticket: number; app: string; streamKey: string; remoteAddress: string; remotePort: number }
-  /** The connection failed before publishing started. */
-  | { type: 'rejected'; reason: 'handshake-timeout' | 'protocol-error'; remoteAddress: string; remotePort: number; error?: NativeError }
+  /** TCP connection accepted (and its PROXY header read); the RTMP handshake starts. */
+  | { type: 'connection'; connection: number; remoteAddress: string; remotePort: number }
+  /** The publisher sent connect + publish. Its connection waits for authorize(connection, verdict). */
+  | { type: 'authorize'; connection: number; app: string; streamKey: string; remoteAddress: string; remotePort: number }
+  /** The connection failed or was refused before publishing started. */
+  | {
+      type: 'rejected';
+      connection: number;
+      reason: 'handshake-timeout' | 'protocol-error' | 'too-many-connections';
+      remoteAddress: string;
+      remotePort: number;
+      error?: NativeError;
+    }
   /** Streams are known (within the probe budget of the first media packet); packets follow. */
-  | { type: 'session'; streams: NativeStreamInfo[]; metadata: Record<string, string> }
+  | { type: 'session'; connection: number; streams: NativeStreamInfo[]; metadata: Record<string, string> }
   /** A stream that appeared after 'session'; its packets follow this event. */
-  | { type: 'stream'; stream: NativeStreamInfo }
+  | { type: 'stream'; connection: number; stream: NativeStreamInfo }
   /** onMetaData changed mid-session. */
-  | { type: 'metadata'; metadata: Record<string, string> }
+  | { type: 'metadata'; connection: number; metadata: Record<string, string> }
   | NativePacketBatch
   /** The session ended; every packet read before it was delivered before this event. */
-  | { type: 'end'; reason: 'eof' | 'idle-timeout' | 'error' | 'closed'; error?: NativeError }
-  /** An FFmpeg log line from this listener's thread, already filtered by logLevel. */
-  | { type: 'log'; level: number; message: string }
-  /** The reader thread ended by itself (keepAlive false, or a fatal listen error). */
-  | { type: 'stopped'; error?: NativeError };
+  | { type: 'end'; connection: number; reason: 'eof' | 'idle-timeout' | 'error' | 'closed'; error?: NativeError }
+  /** The connection's socket is closed and its thread done: its last event. */
+  | { type: 'closed'; connection: number }
+  /** An FFmpeg log line from one of this server's threads, already filtered by logLevel. */
+  | { type: 'log'; connection: number; level: number; message: string }
+  /** The server stopped by itself (a fatal accept error). */
+  | { type: 'stopped'; connection: number; error?: NativeError };
 
-export interface NativeListenerOptions {
+/** Every field is required: lib/options.ts defines the defaults, the addon has none. */
+export interface NativeServerOptions {
   host: string; // IP literal or name to bind ('0.0.0.0', '127.0.0.1', '::')
   port: number; // 0 picks a free port
-  app: string; // the URL's app path (without leading and trailing '/')
-  streamKey: string; // the URL's last segment (FFmpeg compares it and only warns)
-  keepAlive: boolean;
-  highWaterMarkBytes: number;
+  reusePort: boolean; // SO_REUSEPORT
+  proxyProtocol: boolean; // every connection starts with a PROXY protocol v1 or v2 header
+  maxConnections: number; // open connections, handshaking ones included
+  maxConnectionsPerAddress: number;
+  highWaterMarkBytes: number; // per connection
   handshakeTimeoutMs: number;
   idleTimeoutMs: number;
   probeMs: number; // how long after the first media packet to wait for the other announced streams
   logLevel: number; // AV_LOG_* value; lines above it are not reported
 }
 
-export interface NativeListener {
-  /** Binds and listens synchronously, then starts the reader thread. Throws an Error with `code` (EADDRINUSE, EACCES, ...). */
+export interface NativeServer {
+  /** Binds and listens synchronously, then starts accepting. Throws an Error with `code` (EADDRINUSE, EACCES, ...). */
   listen(): { host: string; port: number };
-  /** The verdict for an 'authorize' event. */
-  authorize(ticket: number, allow: boolean): void;
+  /** The verdict for a connection's 'authorize' event. */
+  authorize(connection: number, allow: boolean): void;
   /**
-   * Bytes of delivered packets that JS has consumed; the reader waits while more than highWaterMarkBytes are
-   * outstanding. The count is per connection (it restarts at 0 when a publisher connects) and never goes below 0.
+   * Bytes of a connection's delivered packets that JS has consumed; the connection stops reading while more than
+   * highWaterMarkBytes are outstanding. Never goes below 0. A connection that is gone is ignored.
    */
-  release(bytes: number): void;
-  /** Ends the current publisher's session with reason 'closed'; the listener goes on as keepAlive says. */
-  disconnect(): void;
-  /** Stops the reader, closes every socket, joins the thread. Idempotent; no event is delivered after it returns. */
+  release(connection: number, bytes: number): void;
+  /** Ends the connection's session with reason 'closed'. */
+  disconnect(connection: number): void;
+  /** Stops accepting, closes every socket, joins every thread. Idempotent; no event is delivered after it returns. */
   close(): void;
   ref(): void;
   unref(): void;
@@ -123,15 +139,15 @@ export interface BuildInfo {
 
 export type NativeEventsCallback = {
   (events: NativeEvent[]): void;
-  (events: null, meta: Float64Array, data: Buffer[], bytes: number): void;
+  (events: null, meta: Float64Array, data: Buffer[], bytes: number, connection: number): void;
 };
 
 export interface NativeBinding {
   /**
-   * onEvents gets the events in order. A delivery that is nothing but packets (most of them) comes as
-   * onEvents(null, meta, data, bytes): the parts of one NativePacketBatch as arguments, so that the addon builds
-   * no event object for it.
+   * onEvents gets the events in order. A delivery that is nothing but one connection's packets (most of them)
+   * comes as onEvents(null, meta, data, bytes, connection): the parts of one NativePacketBatch as arguments, so
+   * that the addon builds no event object for it.
    */
-  Listener: new (options: NativeListenerOptions, onEvents: NativeEventsCallback) => NativeListener;
+  Server: new (options: NativeServerOptions, onEvents: NativeEventsCallback) => NativeServer;
   buildInfo(): BuildInfo;
 }

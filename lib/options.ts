@@ -10,27 +10,46 @@ import { isLogLevel, LOG_LEVEL_NAMES, logLevelToNumber, type LogLevel } from './
 export interface AuthorizeRequest {
   /** The app the publisher connected to ('live' for rtmp://host/live/key). */
   app: string;
-  /** The stream key it published (already checked against `streamKey`). */
+  /** The stream key it published, without its query (already checked against the URL's and `streamKey`). */
   streamKey: string;
+  /** The parsed '?a=b&c=d' after the key (or after the app), e.g. { token: '...' }; {} when there is none. */
+  query: Record<string, string>;
+  /** Where it connects from: the PROXY protocol header's source with `proxyProtocol`, else the TCP peer. */
   remoteAddress?: string;
   remotePort?: number;
 }
 
+export type DuplicateKeyPolicy = 'reject' | 'replace';
+
 export interface RtmpIngestOptions {
-  /** Listen URL: rtmp://host[:port]/app/streamKey. The last path segment is the stream key, the path before it the app. */
+  /**
+   * Listen URL. rtmp://host[:port] takes any app and key (subject to `authorize`); rtmp://host[:port]/app takes
+   * any key of that app; rtmp://host[:port]/app/streamKey only that app and key. The last path segment is the
+   * stream key, the path before it the app.
+   */
   url: string | URL;
-  /** After each publisher leaves, is rejected or times out, listen again. Default true. */
+  /** Keep accepting publishers (default true); false: close the ingest when its first session ends (or its first connection is turned away). */
   keepAlive?: boolean;
-  /** The key a publisher must use. Default: the URL's last path segment. */
+  /** The key a publisher must use. Default: the URL's last path segment (any key if the URL has none). */
   streamKey?: string;
-  /** Called for a publisher whose key matched; return (or resolve) exactly `true` to accept. A throw or rejection denies. */
+  /** Called for a publisher whose app and key matched; return (or resolve) exactly `true` to accept. A throw or rejection denies. */
   authorize?: (request: AuthorizeRequest) => boolean | Promise<boolean>;
-  /** An accepted connection must start publishing within this time; also the budget for `authorize`. Default 5000. */
+  /** Each connection must start publishing within this time of its accept (absolute); also the budget for `authorize`. Default 5000. */
   handshakeTimeoutMs?: number;
   /** A publisher that sends nothing for this long is dropped. Default 10000. */
   idleTimeoutMs?: number;
-  /** Bytes of delivered but unconsumed packets after which the native reader stops reading. Default 32 MiB. */
+  /** Per session: bytes of delivered but unconsumed packets after which its connection stops reading. Default 32 MiB. */
   highWaterMarkBytes?: number;
+  /** Open connections, handshaking ones included; one over it is closed at once ('rejected', 'too-many-connections'). Default 1000. */
+  maxConnections?: number;
+  /** Open connections from one remote address; one over it is closed at once ('too-many-connections'). Default 16. */
+  maxConnectionsPerAddress?: number;
+  /** A publisher of an app/key that is live: 'reject' it ('duplicate-key', the default) or 'replace' the live one (its session ends 'replaced'). */
+  onDuplicateKey?: DuplicateKeyPolicy;
+  /** Every connection starts with a PROXY protocol v1 or v2 header (HAProxy, AWS NLB); remoteAddress comes from it. Default false. */
+  proxyProtocol?: boolean;
+  /** SO_REUSEPORT: several processes listen on one port and the kernel spreads connections among them. Default false. */
+  reusePort?: boolean;
   /** FFmpeg log lines up to this level are emitted as 'log' events. Default 'error'. */
   logLevel?: LogLevel;
   /** Aborting it closes the ingest. */
@@ -47,6 +66,11 @@ export interface ResolvedOptions {
   handshakeTimeoutMs: number;
   idleTimeoutMs: number;
   highWaterMarkBytes: number;
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  onDuplicateKey: DuplicateKeyPolicy;
+  proxyProtocol: boolean;
+  reusePort: boolean;
   logLevel: LogLevel;
   logLevelNumber: number;
   signal: AbortSignal | undefined;
@@ -59,12 +83,26 @@ export const DEFAULTS = Object.freeze({
   handshakeTimeoutMs: 5000,
   idleTimeoutMs: 10000,
   highWaterMarkBytes: 32 * 1024 * 1024,
+  maxConnections: 1000,
+  maxConnectionsPerAddress: 16,
+  onDuplicateKey: 'reject' as DuplicateKeyPolicy,
+  proxyProtocol: false,
+  reusePort: false,
   logLevel: 'error' as LogLevel,
   probeMs: 200,
 });
 
 /** setTimeout's limit; longer timeouts would fire at once. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+/** Each connection is a thread: far beyond what one process should hold. */
+const MAX_CONNECTIONS = 100_000;
+
+function booleanOption(options: Record<string, unknown>, name: string, fallback: boolean, stackFrom: Function): boolean {
+  const value = options[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw invalidArgType(`options.${name}`, 'of type boolean', value, stackFrom);
+  return value;
+}
 
 function integerOption(
   options: Record<string, unknown>,
@@ -94,10 +132,15 @@ export function resolveOptions(options: unknown, stackFrom: Function): ResolvedO
   else if (o.url instanceof URL) url = o.url.href;
   else throw invalidArgType('options.url', 'a string or a URL', o.url, stackFrom);
 
-  let keepAlive: boolean = DEFAULTS.keepAlive;
-  if (o.keepAlive !== undefined) {
-    if (typeof o.keepAlive !== 'boolean') throw invalidArgType('options.keepAlive', 'of type boolean', o.keepAlive, stackFrom);
-    keepAlive = o.keepAlive;
+  const keepAlive = booleanOption(o, 'keepAlive', DEFAULTS.keepAlive, stackFrom);
+  const proxyProtocol = booleanOption(o, 'proxyProtocol', DEFAULTS.proxyProtocol, stackFrom);
+  const reusePort = booleanOption(o, 'reusePort', DEFAULTS.reusePort, stackFrom);
+
+  let onDuplicateKey: DuplicateKeyPolicy = DEFAULTS.onDuplicateKey;
+  if (o.onDuplicateKey !== undefined) {
+    if (o.onDuplicateKey !== 'reject' && o.onDuplicateKey !== 'replace')
+      throw invalidArgValue('options.onDuplicateKey', "must be 'reject' or 'replace'", o.onDuplicateKey, stackFrom);
+    onDuplicateKey = o.onDuplicateKey;
   }
 
   let streamKey: string | undefined;
@@ -119,6 +162,8 @@ export function resolveOptions(options: unknown, stackFrom: Function): ResolvedO
   const idleTimeoutMs = integerOption(o, 'idleTimeoutMs', DEFAULTS.idleTimeoutMs, 1, MAX_TIMEOUT_MS, stackFrom);
   const highWaterMarkBytes = integerOption(o, 'highWaterMarkBytes', DEFAULTS.highWaterMarkBytes, 1, Number.MAX_SAFE_INTEGER, stackFrom);
   const probeMs = integerOption(o, 'probeMs', DEFAULTS.probeMs, 0, MAX_TIMEOUT_MS, stackFrom);
+  const maxConnections = integerOption(o, 'maxConnections', DEFAULTS.maxConnections, 1, MAX_CONNECTIONS, stackFrom);
+  const maxConnectionsPerAddress = integerOption(o, 'maxConnectionsPerAddress', DEFAULTS.maxConnectionsPerAddress, 1, MAX_CONNECTIONS, stackFrom);
 
   let logLevel: LogLevel = DEFAULTS.logLevel;
   if (o.logLevel !== undefined) {
@@ -143,6 +188,11 @@ export function resolveOptions(options: unknown, stackFrom: Function): ResolvedO
     handshakeTimeoutMs,
     idleTimeoutMs,
     highWaterMarkBytes,
+    maxConnections,
+    maxConnectionsPerAddress,
+    onDuplicateKey,
+    proxyProtocol,
+    reusePort,
     logLevel,
     logLevelNumber: logLevelToNumber(logLevel),
     signal,
@@ -154,13 +204,10 @@ export interface ListenTarget {
   /** What to bind: an IP literal (without brackets) or a name. */
   host: string;
   port: number;
-  /** The app, percent-decoded ('live', or 'live/sub' for rtmp://host/live/sub/key). */
-  app: string;
-  /** The URL's stream key, percent-decoded. */
-  streamKey: string;
-  /** The app and key exactly as they appear in the URL (for the addon, which builds FFmpeg's URL from them). */
-  rawApp: string;
-  rawStreamKey: string;
+  /** The app, percent-decoded ('live', or 'live/sub' for rtmp://host/live/sub/key); undefined: any app. */
+  app: string | undefined;
+  /** The URL's stream key, percent-decoded; undefined: any key. */
+  streamKey: string | undefined;
 }
 
 function invalidUrl(url: string, why: string, stackFrom: Function): IngestError {
@@ -172,7 +219,7 @@ function invalidUrl(url: string, why: string, stackFrom: Function): IngestError 
 /** The longest stream name FFmpeg's RTMP server reads from a publish command (patch 0005). */
 export const MAX_STREAM_KEY_BYTES = 1023;
 
-/** Parses rtmp://host[:port]/app/key. Throws IngestError ERR_INVALID_URL. */
+/** Parses rtmp://host[:port][/app[/key]]. Throws IngestError ERR_INVALID_URL. */
 export function parseListenUrl(url: string, stackFrom: Function): ListenTarget {
   let u: URL;
   try {
@@ -198,21 +245,20 @@ export function parseListenUrl(url: string, stackFrom: Function): ListenTarget {
   const port = u.port === '' ? DEFAULTS.port : Number(u.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalidUrl(url, 'the port must be 0..65535', stackFrom);
 
-  const segments = u.pathname.replace(/^\//, '').split('/');
-  if (segments.length < 2 || segments.some((s) => s === '')) {
-    throw invalidUrl(url, 'the path must be /app/streamKey (the last segment is the stream key, the path before it the app)', stackFrom);
+  const path = u.pathname.replace(/^\//, '');
+  const segments = path === '' ? [] : path.split('/');
+  if (segments.some((s) => s === '')) {
+    throw invalidUrl(url, 'the path must be empty, /app or /app/streamKey (the last segment is the stream key, the path before it the app)', stackFrom);
   }
-  const rawStreamKey = segments[segments.length - 1]!;
-  const rawApp = segments.slice(0, -1).join('/');
-  let app: string;
-  let streamKey: string;
+  let decoded: string[];
   try {
-    app = segments.slice(0, -1).map(decodeURIComponent).join('/');
-    streamKey = decodeURIComponent(rawStreamKey);
+    decoded = segments.map(decodeURIComponent);
   } catch {
     throw invalidUrl(url, 'the path has a malformed percent-encoding', stackFrom);
   }
-  if (Buffer.byteLength(streamKey) > MAX_STREAM_KEY_BYTES)
+  const app = decoded.length === 0 ? undefined : decoded.length === 1 ? decoded[0]! : decoded.slice(0, -1).join('/');
+  const streamKey = decoded.length >= 2 ? decoded[decoded.length - 1]! : undefined;
+  if (streamKey !== undefined && Buffer.byteLength(streamKey) > MAX_STREAM_KEY_BYTES)
     throw invalidUrl(url, `the stream key must be at most ${MAX_STREAM_KEY_BYTES} bytes (UTF-8)`, stackFrom);
-  return { host, port, app, streamKey, rawApp, rawStreamKey };
+  return { host, port, app, streamKey };
 }

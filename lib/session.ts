@@ -1,9 +1,10 @@
 // One publisher's session: its stream table, packets, stats and end.
 //
-// Packet delivery and backpressure. The addon counts the bytes it handed to
-// JS and stops reading once more than highWaterMarkBytes are outstanding; a
-// packet's bytes go back (listener.release) once every consumer that was
-// there when it arrived has had it:
+// Packet delivery and backpressure. The addon counts the bytes each
+// connection handed to JS and stops reading it once more than
+// highWaterMarkBytes are outstanding; a packet's bytes go back
+// (server.release) once every consumer that was there when it arrived has
+// had it:
 //   - 'packet' listeners only: released right after the synchronous emit,
 //     once per batch;
 //   - a `for await` consumer: released as it pulls, so a slow consumer holds
@@ -17,7 +18,7 @@
 // While a backlog exists, new packets queue behind it, so order holds.
 // Leaving a `for await` loop early switches the session to resume() mode.
 // When the session ends, whatever is still unconsumed is released to the
-// addon (its budget is for the next publisher) but stays readable here.
+// addon but stays readable here.
 
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
@@ -52,7 +53,7 @@ export interface Packet {
   readAtUs: number;
 }
 
-export type EndReason = 'eof' | 'idle-timeout' | 'error' | 'closed';
+export type EndReason = 'eof' | 'idle-timeout' | 'error' | 'closed' | 'replaced';
 
 export interface SessionEndEvent {
   reason: EndReason;
@@ -97,12 +98,12 @@ export interface SessionEvents {
 /** What a session needs from its ingest. */
 export interface SessionHost {
   readonly dispatcher: Dispatcher;
-  /** Hands bytes back to the addon. */
+  /** Hands bytes back to the addon (this session's connection). */
   release(bytes: number): void;
   /** The ingest is closing: stop delivering. */
   isClosing(): boolean;
-  /** Drops this session's publisher; the listener goes on. */
-  disconnect(session: IngestSession): void;
+  /** Drops this session's publisher; the ingest goes on. */
+  disconnect(): void;
   /** The ingest emitted 'close': no more events. */
   isMuted(): boolean;
 }
@@ -110,6 +111,7 @@ export interface SessionHost {
 export interface SessionInit {
   app: string;
   streamKey: string;
+  query: Record<string, string>;
   remoteAddress?: string;
   remotePort?: number;
   streams: readonly NativeStreamInfo[];
@@ -184,6 +186,8 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
   readonly id: string = randomUUID();
   readonly app: string;
   readonly streamKey: string;
+  /** The parsed query the publisher sent after its key or app ('?token=...'); {} when none. */
+  readonly query: Readonly<Record<string, string>>;
   readonly remoteAddress: string | undefined;
   readonly remotePort: number | undefined;
 
@@ -238,6 +242,7 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
     super({ captureRejections: false });
     this.app = init.app;
     this.streamKey = init.streamKey;
+    this.query = Object.freeze({ ...init.query });
     this.remoteAddress = init.remoteAddress;
     this.remotePort = init.remotePort;
     this.#host = init.host;
@@ -293,13 +298,13 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
 
   /**
    * Drops the publisher: the session ends with reason 'closed' once the
-   * packets read before it are delivered; the ingest listens again (with
-   * keepAlive). Resolves when the session has ended.
+   * packets read before it are delivered; the ingest goes on. Resolves when
+   * the session has ended.
    */
   close(): Promise<void> {
     if (this.#ended) return Promise.resolve();
     const ended = new Promise<void>((resolve) => this.once('end', () => resolve()));
-    this.#host.disconnect(this);
+    this.#host.disconnect();
     return ended;
   }
 
@@ -544,8 +549,8 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
     this.#error = error;
     this.#endedAt = Date.now();
     this.#flushRelease();
-    // Whatever is still held or queued: its bytes go back to the addon now
-    // (the budget is for the next publisher); the packets stay readable.
+    // Whatever is still held or queued: its bytes go back to the addon now;
+    // the packets stay readable.
     const outstanding = this.#delivered - this.#released;
     this.#accountingClosed = true;
     if (outstanding > 0) {

@@ -4,7 +4,7 @@
 
 #include "build_info.h"
 #include "js_cache.h"
-#include "listener.h"
+#include "server_object.h"
 
 namespace rtmp_ingest {
 
@@ -12,7 +12,7 @@ class RtmpIngestAddon : public Napi::Addon<RtmpIngestAddon> {
  public:
   RtmpIngestAddon(Napi::Env env, Napi::Object exports) : js_cache_(env) {
     DefineAddon(exports, {
-                             InstanceValue("Listener", Listener::Define(env), napi_enumerable),
+                             InstanceValue("Server", ServerObject::Define(env), napi_enumerable),
                              InstanceMethod<&RtmpIngestAddon::GetBuildInfo>("buildInfo", napi_enumerable),
                          });
   }

@@ -1,7 +1,7 @@
-// How the reader thread wakes the JS thread: a byte written to a pipe that
+// How a connection thread wakes the JS thread: a byte written to a pipe that
 // the environment's libuv loop watches. A pipe write tells the kernel the
 // writer is about to wait (a sync wake-up), so the JS thread is queued on
-// the reader's own CPU, where the reader's yield lets it run at once. The
+// the connection thread's own CPU, where its yield lets it run at once. The
 // eventfd behind a thread-safe function's wake-up carries no such hint, and
 // in the slow hops traced the JS thread waited 1.4-2.5 ms behind the
 // publisher on the other CPU. The thread-safe function still carries every

@@ -1,7 +1,8 @@
-// What the reader thread reports to JS, and the queue that batches it.
-// The reader pushes from its own thread; the listener drains the queue on
-// the JS thread, one thread-safe-function call for everything pushed since
-// the previous drain (so packets arrive in batches, never one call each).
+// What a server's threads report to JS, and the queue that batches it.
+// Connection threads push from their own threads; the JS server object
+// drains the queue on the JS thread, one thread-safe-function call for
+// everything pushed since the previous drain (so packets arrive in batches,
+// never one call each). Every event names its connection.
 #pragma once
 
 #include <time.h>
@@ -13,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -40,11 +42,11 @@ struct StreamDesc {
 using MetadataEntries = std::vector<std::pair<std::string, std::string>>;
 
 struct Event {
-  enum class Kind { Connection, Authorize, Rejected, Session, Stream, Metadata, Packets, End, Log, Stopped };
+  enum class Kind { Connection, Authorize, Rejected, Session, Stream, Metadata, Packets, End, Closed, Log, Stopped };
   Kind kind;
+  uint64_t connection = 0;  // the connection's id; 0 for the server's own events
   std::string remote_address;
   int remote_port = 0;
-  uint64_t ticket = 0;
   std::string app, stream_key;
   std::string reason;  // Rejected and End
   std::optional<ErrorInfo> error;
@@ -56,7 +58,7 @@ struct Event {
   int level = 0;                   // Log
   std::string message;             // Log
 
-  explicit Event(Kind k) : kind(k) {}
+  Event(Kind k, uint64_t connection_id) : kind(k), connection(connection_id) {}
 };
 
 // CLOCK_MONOTONIC in microseconds: the clock of process.hrtime(), so JS can
@@ -67,10 +69,10 @@ inline int64_t MonotonicMicros() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
 }
 
-// When an environment's JS thread last drained a queue, any listener's: a
-// JS thread busy with other listeners is awake even if this one is quiet.
+// When an environment's JS thread last drained a queue, any server's: a
+// JS thread busy with other servers is awake even if this one is quiet.
 // One per environment, shared by the addon instance and its queues, so it
-// lives as long as any reader that reads it, whatever the teardown order.
+// lives as long as any server that reads it, whatever the teardown order.
 struct JsThreadActivity {
   std::atomic<int64_t> last_drain_us{0};
   static std::shared_ptr<JsThreadActivity> Of(napi_env env);  // addon.cc
@@ -89,6 +91,7 @@ class EventQueue {
     std::lock_guard<std::mutex> lock(mu_);
     closed_ = true;
     pending_.clear();
+    last_event_of_.clear();
   }
   bool closed() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -100,23 +103,27 @@ class EventQueue {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (closed_) return;
+      last_event_of_[event.connection] = pending_.size();
       pending_.push_back(std::move(event));
       wake = !std::exchange(scheduled_, true);
     }
     if (wake) schedule_();
   }
 
-  // Appends to the trailing packet batch, or starts one. True when this
-  // push woke a JS thread that had drained nothing, of any listener, for
-  // `idle_us`.
-  bool PushPacket(PacketPtr packet, int64_t read_at_us, int64_t idle_us) {
+  // Appends to the connection's packet batch if that is its latest pending
+  // event, or starts one. True when this push woke a JS thread that had
+  // drained nothing, of any server, for `idle_us`.
+  bool PushPacket(uint64_t connection, PacketPtr packet, int64_t read_at_us, int64_t idle_us) {
     bool wake;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (closed_) return false;
-      if (pending_.empty() || pending_.back().kind != Event::Kind::Packets)
-        pending_.emplace_back(Event::Kind::Packets);
-      Event& batch = pending_.back();
+      auto [latest, inserted] = last_event_of_.try_emplace(connection, pending_.size());
+      if (inserted || pending_[latest->second].kind != Event::Kind::Packets) {
+        latest->second = pending_.size();
+        pending_.emplace_back(Event::Kind::Packets, connection);
+      }
+      Event& batch = pending_[latest->second];
       batch.bytes += packet->size;
       batch.packets.push_back(std::move(packet));
       batch.read_at_us.push_back(read_at_us);
@@ -130,12 +137,17 @@ class EventQueue {
     if (activity_) activity_->last_drain_us.store(MonotonicMicros(), std::memory_order_relaxed);
     std::lock_guard<std::mutex> lock(mu_);
     scheduled_ = false;
+    last_event_of_.clear();
     return std::exchange(pending_, {});
   }
 
  private:
   std::mutex mu_;
   std::vector<Event> pending_;
+  // Where each connection's latest event is in pending_: packets join that
+  // batch only if nothing of theirs came after it, so each connection's
+  // events keep their order.
+  std::unordered_map<uint64_t, size_t> last_event_of_;
   bool scheduled_ = false;
   std::shared_ptr<JsThreadActivity> activity_;
   bool closed_ = false;

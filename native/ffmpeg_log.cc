@@ -15,6 +15,7 @@ namespace {
 struct ThreadRoute {
   EventQueue* queue = nullptr;
   int level = AV_LOG_ERROR;
+  uint64_t connection = 0;
   int print_prefix = 1;
   std::string partial;  // FFmpeg often logs one line in several calls
 };
@@ -30,7 +31,7 @@ void Callback(void* avcl, int level, const char* fmt, va_list args) {
   route.partial += line;
   if (route.partial.empty() || route.partial.back() != '\n') return;
   route.partial.pop_back();
-  Event event(Event::Kind::Log);
+  Event event(Event::Kind::Log, route.connection);
   event.level = level;
   event.message = std::move(route.partial);
   route.partial.clear();
@@ -43,16 +44,17 @@ void InstallLogCallback(int level) {
   static std::once_flag once;
   static std::mutex level_mu;
   std::call_once(once, [] { av_log_set_callback(Callback); });
-  // The callback sees every line and filters per listener; the global level
+  // The callback sees every line and filters per server; the global level
   // only gates FFmpeg's costly debug work (packet dumps), so it rises to the
-  // most verbose level any listener asked for and never drops.
+  // most verbose level any server asked for and never drops.
   std::lock_guard<std::mutex> lock(level_mu);
   if (level > av_log_get_level()) av_log_set_level(level);
 }
 
-ScopedLogRoute::ScopedLogRoute(EventQueue* queue, int level) {
+ScopedLogRoute::ScopedLogRoute(EventQueue* queue, int level, uint64_t connection) {
   t_route.queue = queue;
   t_route.level = level;
+  t_route.connection = connection;
 }
 
 ScopedLogRoute::~ScopedLogRoute() {

@@ -1,7 +1,7 @@
-// FFmpeg has one process-wide log callback. Each reader thread binds its
-// listener's queue and level for its lifetime; the callback routes a line to
-// whichever listener's thread logged it, so listeners never see each other's
-// lines and nothing is printed to stderr.
+// FFmpeg has one process-wide log callback. Each server thread (accept or
+// connection) binds its server's queue, level and connection id for its
+// lifetime; the callback routes a line to whichever thread logged it, so
+// servers never see each other's lines and nothing is printed to stderr.
 #pragma once
 
 #include "events.h"
@@ -12,10 +12,11 @@ namespace rtmp_ingest {
 // and makes FFmpeg produce lines up to `level`.
 void InstallLogCallback(int level);
 
-// Binds the calling thread's FFmpeg log lines to `queue` while it lives.
+// Binds the calling thread's FFmpeg log lines to `queue` while it lives;
+// they are tagged with `connection` (0: the server's own).
 class ScopedLogRoute {
  public:
-  ScopedLogRoute(EventQueue* queue, int level);
+  ScopedLogRoute(EventQueue* queue, int level, uint64_t connection);
   ~ScopedLogRoute();
   ScopedLogRoute(const ScopedLogRoute&) = delete;
   ScopedLogRoute& operator=(const ScopedLogRoute&) = delete;

@@ -1,4 +1,4 @@
-// RAII owners for the FFmpeg objects and descriptors the reader holds.
+// RAII owners for the FFmpeg objects and descriptors the server holds.
 // One owner per resource: these are move-only and free in their destructor.
 #pragma once
 

@@ -11,7 +11,7 @@ namespace {
 // plus its packets under 512 bytes.
 constexpr size_t kSlabBytes = 16 * 1024;
 
-constexpr const char* kNames[JsCache::kNameCount] = {"type", "meta", "data", "bytes", "packets"};
+constexpr const char* kNames[JsCache::kNameCount] = {"type", "meta", "data", "bytes", "packets", "connection"};
 
 }  // namespace
 

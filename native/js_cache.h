@@ -14,7 +14,7 @@ namespace rtmp_ingest {
 
 class JsCache {
  public:
-  enum Name { kType, kMeta, kData, kBytes, kPackets, kNameCount };
+  enum Name { kType, kMeta, kData, kBytes, kPackets, kConnection, kNameCount };
 
   explicit JsCache(napi_env env);
   ~JsCache();

@@ -175,6 +175,7 @@ napi_value PacketsToJs(JsWriter& js, Event& event) {
   if (!PacketParts(js, event, &meta, &data)) return nullptr;
   napi_value out = js.Object();
   js.Set(out, JsCache::kType, js.Name(JsCache::kPackets));
+  js.Set(out, JsCache::kConnection, static_cast<double>(event.connection));
   js.Set(out, JsCache::kMeta, meta);
   js.Set(out, JsCache::kData, data);
   js.Set(out, JsCache::kBytes, static_cast<double>(event.bytes));
@@ -230,6 +231,7 @@ const char* KindName(Event::Kind kind) {
     case Event::Kind::Metadata: return "metadata";
     case Event::Kind::Packets: return "packets";
     case Event::Kind::End: return "end";
+    case Event::Kind::Closed: return "closed";
     case Event::Kind::Log: return "log";
     case Event::Kind::Stopped: return "stopped";
   }
@@ -240,13 +242,13 @@ napi_value EventToJs(JsWriter& js, Event& event) {
   if (event.kind == Event::Kind::Packets) return PacketsToJs(js, event);
   napi_value o = js.Object();
   js.Set(o, "type", std::string(KindName(event.kind)));
+  js.Set(o, JsCache::kConnection, static_cast<double>(event.connection));
   switch (event.kind) {
     case Event::Kind::Connection:
       js.Set(o, "remoteAddress", event.remote_address);
       js.Set(o, "remotePort", event.remote_port);
       break;
     case Event::Kind::Authorize:
-      js.Set(o, "ticket", static_cast<double>(event.ticket));
       js.Set(o, "app", event.app);
       js.Set(o, "streamKey", event.stream_key);
       js.Set(o, "remoteAddress", event.remote_address);
@@ -279,6 +281,7 @@ napi_value EventToJs(JsWriter& js, Event& event) {
       js.Set(o, "message", event.message);
       break;
     case Event::Kind::Packets:
+    case Event::Kind::Closed:
     case Event::Kind::Stopped:
       break;
   }

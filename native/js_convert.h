@@ -1,4 +1,4 @@
-// Converting the reader's events into the JS shapes of lib/native.ts.
+// Converting the server's events into the JS shapes of lib/native.ts.
 //
 // This runs in the thread-safe function's callback, which can fire while a
 // worker is being terminated: then every Node-API call fails. node-addon-api

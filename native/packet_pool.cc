@@ -8,6 +8,11 @@ extern "C" {
 
 namespace rtmp_ingest {
 
+PacketPool::PacketPool() {
+  // All made up front (a few bytes each), so no thread ever creates one.
+  for (int i = 0; i < kClasses; i++) pools_[i] = av_buffer_pool_init(ClassSize(i), nullptr);
+}
+
 PacketPool::~PacketPool() {
   // Buffers still held by JS Buffers keep their pool alive until they return.
   for (AVBufferPool*& pool : pools_) av_buffer_pool_uninit(&pool);
@@ -29,8 +34,8 @@ bool PacketPool::Adopt(AVPacket* packet) {
   size_t needed = static_cast<size_t>(packet->size) + AV_INPUT_BUFFER_PADDING_SIZE;
   int index = ClassOf(needed);
   if (index < 0) return false;
-  AVBufferPool*& pool = pools_[index];
-  if (!pool && !(pool = av_buffer_pool_init(ClassSize(index), nullptr))) return false;
+  AVBufferPool* pool = pools_[index];
+  if (!pool) return false;
   AVBufferRef* buf = av_buffer_pool_get(pool);
   if (!buf) return false;
   std::memcpy(buf->data, packet->data, packet->size);

@@ -1,9 +1,10 @@
 // Reused memory for the packets handed to JS. libavformat allocates every
 // packet afresh, and JS frees them only when V8 collects their Buffers, in
-// bursts: the reader's heap grew and shrank with them and its pages were
-// faulted in again. The reader copies each packet into a buffer from a pool
+// bursts: the reading thread's heap grew and shrank with them and its pages were
+// faulted in again. A connection copies each packet into a buffer from a pool
 // of its size class instead; the buffer returns to the pool when JS lets go
-// of it, and the pool outlives the reader until every buffer is back.
+// of it, and the pool outlives its server until every buffer is back. One
+// pool per server, shared by its connection threads (AVBufferPool locks).
 #pragma once
 
 #include <array>
@@ -18,7 +19,7 @@ namespace rtmp_ingest {
 
 class PacketPool {
  public:
-  PacketPool() = default;
+  PacketPool();
   ~PacketPool();
   PacketPool(const PacketPool&) = delete;
   PacketPool& operator=(const PacketPool&) = delete;

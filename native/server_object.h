@@ -1,4 +1,4 @@
-// The JS class Listener (see lib/native.ts): owns one Reader, the
+// The JS class Server (see lib/native.ts): owns one Server, the
 // thread-safe function that carries its events to JS and the doorbell that
 // wakes the JS thread to make that call.
 #pragma once
@@ -9,20 +9,20 @@
 
 #include "doorbell.h"
 #include "events.h"
-#include "reader.h"
+#include "server.h"
 
 namespace rtmp_ingest {
 
-class Listener : public Napi::ObjectWrap<Listener> {
+class ServerObject : public Napi::ObjectWrap<ServerObject> {
  public:
   static Napi::Function Define(Napi::Env env);
 
-  explicit Listener(const Napi::CallbackInfo& info);
-  ~Listener() override;
+  explicit ServerObject(const Napi::CallbackInfo& info);
+  ~ServerObject() override;
 
  private:
   static void DeliverEvents(Napi::Env env, Napi::Function on_events, EventQueue* queue, void* unused);
-  using EventsFunction = Napi::TypedThreadSafeFunction<EventQueue, void, &Listener::DeliverEvents>;
+  using EventsFunction = Napi::TypedThreadSafeFunction<EventQueue, void, &ServerObject::DeliverEvents>;
   static void OnEnvCleanup(void* self);
 
   Napi::Value Listen(const Napi::CallbackInfo& info);
@@ -33,14 +33,14 @@ class Listener : public Napi::ObjectWrap<Listener> {
   Napi::Value Ref(const Napi::CallbackInfo& info);
   Napi::Value Unref(const Napi::CallbackInfo& info);
 
-  // Stops the reader, joins its thread, releases the thread-safe function.
+  // Stops the server, joins its threads, releases the thread-safe function.
   void Shutdown();
 
   napi_env env_;
   EventsFunction events_;
   EventQueue* queue_ = nullptr;  // owned by events_: freed in its finalizer
   std::unique_ptr<Doorbell> doorbell_;  // null if the pipe could not be watched
-  std::unique_ptr<Reader> reader_;
+  std::unique_ptr<Server> server_;
   bool listening_ = false;
   bool closed_ = false;
   bool referenced_ = true;
