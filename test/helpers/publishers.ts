@@ -63,12 +63,15 @@ export const GST_PUBLISH_ELEMENTS = ['filesrc', 'flvdemux', 'flvmux', 'queue', '
 export interface FfmpegPublishOptions {
   /** -re: send at the native frame rate instead of as fast as possible. */
   realtime?: boolean;
+  /** -stream_loop -1: publish the file over and over until killed (a long-running live stream). */
+  loop?: boolean;
 }
 
 /** `ffmpeg [-re] -i file -c copy -f flv url`: what most encoders' RTMP output looks like to a server. */
 export function publishWithFfmpeg(file: string, url: string, opts: FfmpegPublishOptions = {}): Publisher {
   const args = ['-hide_banner', '-nostdin', '-loglevel', 'warning'];
   if (opts.realtime) args.push('-re');
+  if (opts.loop) args.push('-stream_loop', '-1');
   args.push('-i', file, '-map', '0', '-c', 'copy', '-f', 'flv', url);
   return toPublisher(spawnTracked('ffmpeg', args));
 }
