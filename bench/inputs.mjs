@@ -148,32 +148,35 @@ function clipOf(input, seconds) {
   return { file: clip, fileBytes: statSync(clip).size, spec: { ...input.spec, seconds: secs }, ...JSON.parse(readFileSync(clipInfo, 'utf8')) };
 }
 
+/** Makes (or reuses) one input, cached in bench/.cache/inputs; returns {file, fileBytes, spec, ...probe(file)}. */
+export function makeInput(name, spec, log = () => {}) {
+  const dir = join(CACHE_DIR, 'inputs');
+  mkdirSync(dir, { recursive: true });
+  const base = spec.audioOnly ? `${name}-aac128k-${spec.seconds}s` : `${name}-${spec.size}p${spec.fps}-${spec.kbps}k-${spec.seconds}s${spec.grain ? `-grain${spec.grain}` : ''}`;
+  const file = join(dir, `${base}.flv`);
+  // v2: the info gained key frame sizes and wireMinBytes.
+  const infoFile = join(dir, `${base}.v2.json`);
+  if (!existsSync(file)) {
+    log(`making input ${base}.flv with ffmpeg${spec.audioOnly ? '' : '/libx264'} ...`);
+    const t0 = Date.now();
+    encode(spec, file);
+    log(`  done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  if (!existsSync(infoFile)) writeFileSync(infoFile, JSON.stringify(probe(file)));
+  const input = { file, fileBytes: statSync(file).size, spec, ...JSON.parse(readFileSync(infoFile, 'utf8')) };
+  if (spec.minKeyframeBytes && !(input.minKeyframeBytes > spec.minKeyframeBytes))
+    throw new Error(`${base}.flv: its smallest key frame has ${input.minKeyframeBytes} bytes, not over ${spec.minKeyframeBytes}`);
+  return input;
+}
+
 /**
  * Makes (or reuses) the inputs; returns {name: {file, fileBytes, packets,
  * video, audio, payloadBytes, spec}}, and under `matrix` the matrix's inputs
  * by id (all, or those in matrixIds; the main one always) with their realtime clips.
  */
 export function prepareInputs(quick, log = () => {}, matrixIds = undefined) {
-  const dir = join(CACHE_DIR, 'inputs');
-  mkdirSync(dir, { recursive: true });
   const out = {};
-  const make = (name, spec) => {
-    const base = spec.audioOnly ? `${name}-aac128k-${spec.seconds}s` : `${name}-${spec.size}p${spec.fps}-${spec.kbps}k-${spec.seconds}s${spec.grain ? `-grain${spec.grain}` : ''}`;
-    const file = join(dir, `${base}.flv`);
-    // v2: the info gained key frame sizes and wireMinBytes.
-    const infoFile = join(dir, `${base}.v2.json`);
-    if (!existsSync(file)) {
-      log(`making input ${base}.flv with ffmpeg${spec.audioOnly ? '' : '/libx264'} ...`);
-      const t0 = Date.now();
-      encode(spec, file);
-      log(`  done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    }
-    if (!existsSync(infoFile)) writeFileSync(infoFile, JSON.stringify(probe(file)));
-    const input = { file, fileBytes: statSync(file).size, spec, ...JSON.parse(readFileSync(infoFile, 'utf8')) };
-    if (spec.minKeyframeBytes && !(input.minKeyframeBytes > spec.minKeyframeBytes))
-      throw new Error(`${base}.flv: its smallest key frame has ${input.minKeyframeBytes} bytes, not over ${spec.minKeyframeBytes}`);
-    return input;
-  };
+  const make = (name, spec) => makeInput(name, spec, log);
   for (const [name, spec] of Object.entries(quick ? QUICK_INPUTS : INPUTS)) out[name] = make(name, spec);
   // The strace runs (tracing slows a receiver that makes 2 syscalls per chunk
   // some 10x) and the realtime CPU runs use the start of the main input.
