@@ -152,6 +152,8 @@ async function runLoad(receiver, loadId) {
     wireMinBytes: r.wireBytes === undefined ? undefined : input.wireMinBytes[4096] * load.publishers,
     hopP50Ms: r.hopP50Ms,
     hopP99Ms: r.hopP99Ms,
+    jsBusyPercentBySecond: r.eluPercentBySecond,
+    endReasons: r.perSession?.reduce((acc, x) => ({ ...acc, [x.end]: (acc[x.end] ?? 0) + 1 }), {}),
     gb: (input.payloadBytes * load.publishers) / 1e9,
   };
   row.cpuPerGbS = row.cpuS / row.gb;

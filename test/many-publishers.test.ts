@@ -75,7 +75,8 @@ function silentClientFrom(localAddress: string, port: number): Promise<{ socket:
 
 describe.skipIf(!haveFfmpeg)('many publishers on one port', () => {
   it('20 concurrent publishers with distinct keys (ffmpeg CLI, rtmp2sink, rtmpsink): every session frame-accurate', async () => {
-    const { ingest, base } = await startOpenIngest();
+    // All from 127.0.0.1: over maxConnectionsPerAddress's default of 16.
+    const { ingest, base } = await startOpenIngest({ maxConnectionsPerAddress: 20 });
     const sessions = collectSessions(ingest);
     const fixtures = ['small', 'bframes', 'hd720'] as const;
     const runs: Array<{ key: string; pub: Publisher; reference: () => Promise<RefPacket[]> }> = [];
