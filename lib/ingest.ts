@@ -9,7 +9,8 @@ import { loadBinding } from './binding';
 import { Dispatcher, once, surface, type Job } from './dispatcher';
 import { ErrorCode, fromNative, fromThrown, IngestError } from './errors';
 import { logLevelFromNumber, type LogEvent } from './log';
-import type { NativeBinding, NativeEvent, NativeServer, NativeServerOptions } from './native';
+import { PACKET_GROUP_FIELDS, PACKET_META_FIELDS, PacketMeta } from './native';
+import type { NativeBinding, NativeEvent, NativePacketBatch, NativeServer, NativeServerOptions } from './native';
 import { parseListenUrl, resolveOptions, type AuthorizeRequest, type ResolvedOptions, type RtmpIngestOptions } from './options';
 import { IngestSession, sessionControl, type SessionHost } from './session';
 import { parsePublishedName, RouteFilter, routeOf, SessionTable, type ConnectionEntry } from './session-table';
@@ -65,6 +66,24 @@ type State = 'idle' | 'listening' | 'closing' | 'closed';
 interface PendingAuthorization {
   settled: boolean;
   timer: NodeJS.Timeout | undefined;
+}
+
+/** A packets-only delivery (see NativeBinding) as one NativePacketBatch per connection batch. */
+function splitPacketBatches(meta: Float64Array, data: Buffer[], groups: Float64Array): NativePacketBatch[] {
+  if (groups.length === PACKET_GROUP_FIELDS) return [{ type: 'packets', connection: groups[0]!, meta, data, bytes: groups[2]! }];
+  const batches: NativePacketBatch[] = [];
+  let row = 0;
+  let external = 0;
+  for (let g = 0; g < groups.length; g += PACKET_GROUP_FIELDS) {
+    const count = groups[g + 1]!;
+    const rows = meta.subarray(row * PACKET_META_FIELDS, (row + count) * PACKET_META_FIELDS);
+    let buffers = 0;
+    for (let i = 0; i < count; i++) if (rows[i * PACKET_META_FIELDS + PacketMeta.DataOffset]! < 0) buffers++;
+    batches.push({ type: 'packets', connection: groups[g]!, meta: rows, data: buffers === 0 ? [] : data.slice(external, external + buffers), bytes: groups[g + 2]! });
+    row += count;
+    external += buffers;
+  }
+  return batches;
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
@@ -191,8 +210,8 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
     try {
       native = new this.#binding.Server(
         nativeOptions,
-        (events: NativeEvent[] | null, meta?: Float64Array, data?: Buffer[], bytes?: number, connection?: number) =>
-          this.#onNativeEvents(native, events ?? [{ type: 'packets', connection: connection!, meta: meta!, data: data!, bytes: bytes! }]),
+        (events: NativeEvent[] | null, meta?: Float64Array, data?: Buffer[], groups?: Float64Array) =>
+          this.#onNativeEvents(native, events ?? splitPacketBatches(meta!, data!, groups!)),
       );
     } catch (err) {
       throw fromThrown(err, ErrorCode.INVALID_ARG_VALUE, stackFrom);

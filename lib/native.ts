@@ -45,6 +45,9 @@ export const enum PacketMeta {
   DataOffset = 7, // where a copied packet's bytes are in meta.buffer; -1: its Buffer is the next one in data
 }
 
+/** Doubles per batch in the groups array of a packets-only delivery: connection, packets, bytes. */
+export const PACKET_GROUP_FIELDS = 3;
+
 export interface NativePacketBatch {
   type: 'packets';
   connection: number;
@@ -139,14 +142,15 @@ export interface BuildInfo {
 
 export type NativeEventsCallback = {
   (events: NativeEvent[]): void;
-  (events: null, meta: Float64Array, data: Buffer[], bytes: number, connection: number): void;
+  (events: null, meta: Float64Array, data: Buffer[], groups: Float64Array): void;
 };
 
 export interface NativeBinding {
   /**
-   * onEvents gets the events in order. A delivery that is nothing but one connection's packets (most of them)
-   * comes as onEvents(null, meta, data, bytes, connection): the parts of one NativePacketBatch as arguments, so
-   * that the addon builds no event object for it.
+   * onEvents gets the events in order. A delivery that is nothing but packets (most of them), of one connection
+   * or of many, comes as onEvents(null, meta, data, groups): the batches' rows one after another in meta, their
+   * zero-copy Buffers in data, and per batch PACKET_GROUP_FIELDS doubles in groups (connection, packets, bytes),
+   * so that the addon builds no event object for them.
    */
   Server: new (options: NativeServerOptions, onEvents: NativeEventsCallback) => NativeServer;
   buildInfo(): BuildInfo;

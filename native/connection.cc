@@ -314,11 +314,11 @@ void Connection::PushPacket(PacketPtr packet, int64_t read_at_us) {
     outstanding_bytes_ += packet->size;
   }
   // A live stream leaves the JS thread asleep between frames. Woken, it is
-  // often queued on this CPU (the doorbell asks for that), behind this
-  // thread, which may go on reading a whole video frame: 1.4-2.5 ms before
-  // the handler ran, in the slow hops traced. Yielding once lets it run
-  // first. Not when the JS thread drained any server recently (a backlog,
-  // or many connections): there yields only add context switches.
+  // most often queued on this CPU (the waker's), behind this thread, which
+  // may go on reading a whole video frame: 1.4-2.5 ms before the handler
+  // ran, in the slow hops traced. Yielding once lets it run first. Not when
+  // the JS thread drained any server recently (a backlog, or many
+  // connections): there yields only add context switches.
   if (shared_->queue->PushPacket(id_, std::move(packet), read_at_us, kYieldAfterIdleUs)) std::this_thread::yield();
 }
 

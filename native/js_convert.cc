@@ -11,7 +11,8 @@ namespace rtmp_ingest {
 
 namespace {
 
-constexpr size_t kMetaFields = 8;  // PACKET_META_FIELDS in lib/native.ts
+constexpr size_t kMetaFields = 8;   // PACKET_META_FIELDS in lib/native.ts
+constexpr size_t kGroupFields = 3;  // PACKET_GROUP_FIELDS in lib/native.ts
 
 // The JS Buffer over a packet holds the packet's AVBufferRef (the hint)
 // and drops it when collected. No napi_adjust_external_memory: V8 already
@@ -124,55 +125,71 @@ double Timestamp(int64_t value) {
   return value == AV_NOPTS_VALUE ? std::numeric_limits<double>::quiet_NaN() : static_cast<double>(value);
 }
 
-// One slab region per batch: the metadata rows, then the copied packets.
-// Zero-copy packets go into `data`, in order.
-bool PacketParts(JsWriter& js, Event& event, napi_value* meta_out, napi_value* data_out) {
-  size_t count = event.packets.size();
-  size_t meta_bytes = count * kMetaFields * sizeof(double);
-  size_t copied_bytes = 0, external = 0;
-  for (const PacketPtr& packet : event.packets) {
-    if (CopiedToSlab(*packet)) copied_bytes += packet->size;
-    else external++;
+// One slab region for `n` packet batches: the metadata rows of all of them
+// in order, then (with `groups_out`) a row of {connection, packets, bytes}
+// per batch, then the copied packets. Zero-copy packets go into `data`, in
+// order.
+bool PacketParts(JsWriter& js, Event* batches, size_t n, napi_value* meta_out, napi_value* data_out,
+                 napi_value* groups_out) {
+  size_t count = 0, copied_bytes = 0, external = 0;
+  for (size_t b = 0; b < n; b++) {
+    count += batches[b].packets.size();
+    for (const PacketPtr& packet : batches[b].packets) {
+      if (CopiedToSlab(*packet)) copied_bytes += packet->size;
+      else external++;
+    }
   }
+  size_t meta_bytes = count * kMetaFields * sizeof(double);
+  size_t group_bytes = groups_out ? n * kGroupFields * sizeof(double) : 0;
   napi_value slab = nullptr;
   size_t offset = 0;
   uint8_t* at = nullptr;
-  if (!js.Reserve(meta_bytes + copied_bytes, &slab, &offset, &at)) return false;
+  if (!js.Reserve(meta_bytes + group_bytes + copied_bytes, &slab, &offset, &at)) return false;
   napi_value meta = js.Float64View(slab, offset, count * kMetaFields);
   napi_value data = js.Array(external);
-  auto* rows = reinterpret_cast<double*>(at);  // Reserve aligns to 8 bytes
-  uint8_t* copy_to = at + meta_bytes;
-  size_t copy_offset = offset + meta_bytes;
+  auto* row = reinterpret_cast<double*>(at);  // Reserve aligns to 8 bytes
+  auto* group = reinterpret_cast<double*>(at + meta_bytes);
+  uint8_t* copy_to = at + meta_bytes + group_bytes;
+  size_t copy_offset = offset + meta_bytes + group_bytes;
   uint32_t next_external = 0;
-  for (size_t i = 0; i < count && js.ok(); i++) {
-    PacketPtr& packet = event.packets[i];
-    double* row = rows + i * kMetaFields;
-    row[0] = packet->stream_index;
-    row[1] = Timestamp(packet->pts);
-    row[2] = Timestamp(packet->dts);
-    row[3] = static_cast<double>(packet->duration);
-    row[4] = ((packet->flags & AV_PKT_FLAG_KEY) ? 1 : 0) | ((packet->flags & AV_PKT_FLAG_CORRUPT) ? 2 : 0);
-    row[5] = static_cast<double>(event.read_at_us[i]);
-    row[6] = packet->size;
-    if (CopiedToSlab(*packet)) {
-      if (packet->size > 0) std::memcpy(copy_to, packet->data, packet->size);
-      row[7] = static_cast<double>(copy_offset);
-      copy_to += packet->size;
-      copy_offset += packet->size;
-    } else {
-      row[7] = -1;
-      js.SetIndex(data, next_external++, js.ExternalPacketData(packet));
+  for (size_t b = 0; b < n && js.ok(); b++) {
+    Event& event = batches[b];
+    if (groups_out) {
+      group[0] = static_cast<double>(event.connection);
+      group[1] = static_cast<double>(event.packets.size());
+      group[2] = static_cast<double>(event.bytes);
+      group += kGroupFields;
     }
-    packet.reset();
+    for (size_t i = 0; i < event.packets.size() && js.ok(); i++, row += kMetaFields) {
+      PacketPtr& packet = event.packets[i];
+      row[0] = packet->stream_index;
+      row[1] = Timestamp(packet->pts);
+      row[2] = Timestamp(packet->dts);
+      row[3] = static_cast<double>(packet->duration);
+      row[4] = ((packet->flags & AV_PKT_FLAG_KEY) ? 1 : 0) | ((packet->flags & AV_PKT_FLAG_CORRUPT) ? 2 : 0);
+      row[5] = static_cast<double>(event.read_at_us[i]);
+      row[6] = packet->size;
+      if (CopiedToSlab(*packet)) {
+        if (packet->size > 0) std::memcpy(copy_to, packet->data, packet->size);
+        row[7] = static_cast<double>(copy_offset);
+        copy_to += packet->size;
+        copy_offset += packet->size;
+      } else {
+        row[7] = -1;
+        js.SetIndex(data, next_external++, js.ExternalPacketData(packet));
+      }
+      packet.reset();
+    }
   }
   *meta_out = meta;
   *data_out = data;
+  if (groups_out) *groups_out = js.Float64View(slab, offset + meta_bytes, n * kGroupFields);
   return js.ok();
 }
 
 napi_value PacketsToJs(JsWriter& js, Event& event) {
   napi_value meta = nullptr, data = nullptr;
-  if (!PacketParts(js, event, &meta, &data)) return nullptr;
+  if (!PacketParts(js, &event, 1, &meta, &data, nullptr)) return nullptr;
   napi_value out = js.Object();
   js.Set(out, JsCache::kType, js.Name(JsCache::kPackets));
   js.Set(out, JsCache::kConnection, static_cast<double>(event.connection));
@@ -298,9 +315,9 @@ napi_value EventsToJs(napi_env env, std::vector<Event>& events) {
   return js.ok() ? batch : nullptr;
 }
 
-bool PacketBatchToJs(napi_env env, Event& event, napi_value* meta, napi_value* data) {
+bool PacketBatchesToJs(napi_env env, std::vector<Event>& batches, napi_value* meta, napi_value* data, napi_value* groups) {
   JsWriter js(env, JsCache::Of(env));
-  return js.ok() && PacketParts(js, event, meta, data);
+  return js.ok() && PacketParts(js, batches.data(), batches.size(), meta, data, groups);
 }
 
 }  // namespace rtmp_ingest

@@ -22,9 +22,10 @@ constexpr int kCopyBelowBytes = 512;
 // Packets are moved out of the events (their buffers now belong to JS).
 napi_value EventsToJs(napi_env env, std::vector<Event>& events);
 
-// One packets event as the parts of a NativePacketBatch (meta, data), for
-// the common delivery that is nothing but packets: JS gets them as call
-// arguments and no object is built here. False when JS cannot run any more.
-bool PacketBatchToJs(napi_env env, Event& event, napi_value* meta, napi_value* data);
+// Packet batches of any connections as call arguments (meta, data, and
+// groups: {connection, packets, bytes} per batch), for the common delivery
+// that is nothing but packets: no object is built here. False when JS
+// cannot run any more.
+bool PacketBatchesToJs(napi_env env, std::vector<Event>& batches, napi_value* meta, napi_value* data, napi_value* groups);
 
 }  // namespace rtmp_ingest

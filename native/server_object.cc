@@ -89,20 +89,10 @@ ServerObject::ServerObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Se
       env, info[1].As<Napi::Function>(), "rtmp-ingest", 0 /* unbounded: no thread ever blocks on JS */, 1,
       queue.get(), [](Napi::Env, void*, EventQueue* q) { delete q; });
   queue_ = queue.release();
-  // Copy the handle: the server's threads schedule through it while they run,
-  // and they are joined before Release().
+  // Copy the handle: the server's threads call it while they run, and they
+  // are joined before Release(). This is the one path into JS.
   EventsFunction events = events_;
-  auto call_js = [events]() mutable { events.NonBlockingCall(); };
-  doorbell_ = std::make_unique<Doorbell>(env, call_js);
-  if (doorbell_->ok()) {
-    // A connection thread rings; the JS thread, woken on that thread's CPU,
-    // makes the call. The doorbell outlives the server (see Shutdown).
-    Doorbell* doorbell = doorbell_.get();
-    queue_->SetSchedule([doorbell]() { doorbell->Ring(); });
-  } else {
-    doorbell_.reset();
-    queue_->SetSchedule(call_js);  // the connection thread makes the call itself
-  }
+  queue_->SetSchedule([events]() mutable { events.NonBlockingCall(); });
   queue_->SetActivity(JsThreadActivity::Of(env));
   // Idle until listen(): only a listening ingest keeps the process alive.
   events_.Unref(env);
@@ -134,15 +124,15 @@ void ServerObject::DeliverEvents(Napi::Env env, Napi::Function on_events, EventQ
   // dispatcher rethrows handler errors from process.nextTick instead.
   napi_value undefined;
   if (napi_get_undefined(env, &undefined) == napi_ok) {
-    if (events.size() == 1 && events[0].kind == Event::Kind::Packets) {
-      // Most deliveries are one connection's packets only:
-      // onEvents(null, meta, data, bytes, connection), with no event objects
-      // to build (each property set is a slow path).
-      napi_value args[5] = {nullptr, nullptr, nullptr, nullptr, nullptr};
-      if (napi_get_null(env, &args[0]) == napi_ok && PacketBatchToJs(env, events[0], &args[1], &args[2]) &&
-          napi_create_double(env, static_cast<double>(events[0].bytes), &args[3]) == napi_ok &&
-          napi_create_double(env, static_cast<double>(events[0].connection), &args[4]) == napi_ok)
-        napi_call_function(env, undefined, on_events, 5, args, nullptr);
+    bool packets_only = true;
+    for (const Event& event : events) packets_only = packets_only && event.kind == Event::Kind::Packets;
+    if (packets_only) {
+      // Most deliveries are packets only, of one connection or of many:
+      // onEvents(null, meta, data, groups), with no event objects to build
+      // (each property set is a slow path).
+      napi_value args[4] = {nullptr, nullptr, nullptr, nullptr};
+      if (napi_get_null(env, &args[0]) == napi_ok && PacketBatchesToJs(env, events, &args[1], &args[2], &args[3]))
+        napi_call_function(env, undefined, on_events, 4, args, nullptr);
     } else if (napi_value batch = EventsToJs(env, events)) {
       napi_call_function(env, undefined, on_events, 1, &batch, nullptr);
     }
@@ -214,7 +204,6 @@ void ServerObject::Shutdown() {
   if (queue_) queue_->Close();  // from here on no event reaches JS
   if (server_) server_->Stop();  // joins: no thread touches the queue after this
   server_.reset();
-  doorbell_.reset();  // after the join: nothing rings it any more
   if (queue_) {
     events_.Release();
     queue_ = nullptr;

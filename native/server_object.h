@@ -1,13 +1,11 @@
-// The JS class Server (see lib/native.ts): owns one Server, the
-// thread-safe function that carries its events to JS and the doorbell that
-// wakes the JS thread to make that call.
+// The JS class Server (see lib/native.ts): owns one Server and the
+// thread-safe function that carries its events to JS.
 #pragma once
 
 #include <napi.h>
 
 #include <memory>
 
-#include "doorbell.h"
 #include "events.h"
 #include "server.h"
 
@@ -39,7 +37,6 @@ class ServerObject : public Napi::ObjectWrap<ServerObject> {
   napi_env env_;
   EventsFunction events_;
   EventQueue* queue_ = nullptr;  // owned by events_: freed in its finalizer
-  std::unique_ptr<Doorbell> doorbell_;  // null if the pipe could not be watched
   std::unique_ptr<Server> server_;
   bool listening_ = false;
   bool closed_ = false;

@@ -1,10 +1,11 @@
 // Ingests dropped without listening (constructed, unref'd, closed, or
 // whose listen() failed) or after listen() and close() must be garbage-
-// collected: the wrapper makes the native listener (and its thread-safe
+// collected: the wrapper makes the native server (and its thread-safe
 // function, a GC root) only in listen(), and releases it on failure and on
 // close(). Run with --expose-gc; reports {type:'result', made, alive,
 // listeningAlive, fds}: fds counts the open file descriptors at the start,
-// while 4 ingests listen (each: its socket and its doorbell's pipe), and
+// while 4 ingests listen (each: its listening socket and the eventfd that
+// wakes its accept thread), and
 // once they are closed.
 import { readdirSync } from 'node:fs';
 import net from 'node:net';
