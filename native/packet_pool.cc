@@ -1,6 +1,13 @@
 #include "packet_pool.h"
 
+#include <sys/mman.h>
+
+#include <atomic>
+#include <cstdint>
 #include <cstring>
+#include <mutex>
+#include <utility>
+#include <vector>
 
 extern "C" {
 #include <libavcodec/defs.h>
@@ -8,9 +15,99 @@ extern "C" {
 
 namespace rtmp_ingest {
 
+namespace {
+
+constexpr size_t kHugePage = size_t{2} << 20;
+// Buffers above this get a mapping of their own instead of a region's tail.
+constexpr size_t kOwnMappingAbove = kHugePage / 4;
+// av_malloc's alignment with AVX-512 enabled: FFmpeg's SIMD code may assume it.
+constexpr size_t kAlign = 64;
+
+// `bytes` (a multiple of the page size) of fresh memory aligned to `align`,
+// or nullptr.
+void* MapAligned(size_t bytes, size_t align) {
+  size_t span = bytes + align;
+  void* p = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  auto start = reinterpret_cast<uintptr_t>(p);
+  uintptr_t aligned = (start + align - 1) & ~(uintptr_t{align} - 1);
+  if (aligned > start) munmap(p, aligned - start);
+  if (size_t tail = start + span - (aligned + bytes); tail > 0) munmap(reinterpret_cast<void*>(aligned + bytes), tail);
+  void* region = reinterpret_cast<void*>(aligned);
+  // Huge pages where the system allows them (THP "madvise" or "always"),
+  // then the whole range faulted in at once (Linux 5.14+). Both advisory:
+  // without them the pages fault in one at a time as before.
+#ifdef MADV_HUGEPAGE
+  madvise(region, bytes, MADV_HUGEPAGE);
+#endif
+#ifdef MADV_POPULATE_WRITE
+  madvise(region, bytes, MADV_POPULATE_WRITE);
+#endif
+  return region;
+}
+
+void KeepBuffer(void*, uint8_t*) {}  // the arena owns the memory
+
+}  // namespace
+
+class PacketPool::Arena {
+ public:
+  // One reference for the PacketPool, one per size class's pool.
+  void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void Unref() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  // Called under the AVBufferPool's lock, by the reader thread only; the
+  // mutex is for the pools of several size classes all the same.
+  uint8_t* Carve(size_t size) {
+    size = (size + kAlign - 1) & ~(kAlign - 1);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (size > kOwnMappingAbove) {
+      size_t bytes = (size + kHugePage - 1) & ~(kHugePage - 1);
+      void* p = MapAligned(bytes, kHugePage);
+      if (!p) return nullptr;
+      maps_.emplace_back(p, bytes);
+      return static_cast<uint8_t*>(p);
+    }
+    if (left_ < size) {
+      void* p = MapAligned(kHugePage, kHugePage);
+      if (!p) return nullptr;
+      maps_.emplace_back(p, kHugePage);
+      next_ = static_cast<uint8_t*>(p);
+      left_ = kHugePage;
+    }
+    uint8_t* out = next_;
+    next_ += size;
+    left_ -= size;
+    return out;
+  }
+
+  static AVBufferRef* Alloc(void* opaque, size_t size) {
+    uint8_t* data = static_cast<Arena*>(opaque)->Carve(size);
+    return data ? av_buffer_create(data, size, KeepBuffer, nullptr, 0) : nullptr;
+  }
+  static void PoolFreed(void* opaque) { static_cast<Arena*>(opaque)->Unref(); }
+
+ private:
+  ~Arena() {
+    for (auto& [p, bytes] : maps_) munmap(p, bytes);
+  }
+
+  std::atomic<int> refs_{1};
+  std::mutex mu_;
+  std::vector<std::pair<void*, size_t>> maps_;
+  uint8_t* next_ = nullptr;
+  size_t left_ = 0;
+};
+
+PacketPool::PacketPool() : arena_(new Arena) {}
+
 PacketPool::~PacketPool() {
-  // Buffers still held by JS Buffers keep their pool alive until they return.
+  // Buffers still held by JS Buffers keep their pool, and so the arena,
+  // alive until they return.
   for (AVBufferPool*& pool : pools_) av_buffer_pool_uninit(&pool);
+  arena_->Unref();
 }
 
 size_t PacketPool::ClassSize(int index) {
@@ -30,7 +127,11 @@ bool PacketPool::Adopt(AVPacket* packet) {
   int index = ClassOf(needed);
   if (index < 0) return false;
   AVBufferPool*& pool = pools_[index];
-  if (!pool && !(pool = av_buffer_pool_init(ClassSize(index), nullptr))) return false;
+  if (!pool) {
+    pool = av_buffer_pool_init2(ClassSize(index), arena_, Arena::Alloc, Arena::PoolFreed);
+    if (!pool) return false;
+    arena_->Ref();  // dropped by PoolFreed
+  }
   AVBufferRef* buf = av_buffer_pool_get(pool);
   if (!buf) return false;
   std::memcpy(buf->data, packet->data, packet->size);

@@ -4,6 +4,11 @@
 // faulted in again. The reader copies each packet into a buffer from a pool
 // of its size class instead; the buffer returns to the pool when JS lets go
 // of it, and the pool outlives the reader until every buffer is back.
+//
+// A pool grows until V8 first collects the Buffers, which in a fresh
+// session takes tens of megabytes: the pools' memory comes from regions of
+// 2 MiB mapped for them and advised as huge pages, faulted in whole, rather
+// than from malloc a buffer at a time and a page fault per 4 KiB.
 #pragma once
 
 #include <array>
@@ -18,7 +23,7 @@ namespace rtmp_ingest {
 
 class PacketPool {
  public:
-  PacketPool() = default;
+  PacketPool();
   ~PacketPool();
   PacketPool(const PacketPool&) = delete;
   PacketPool& operator=(const PacketPool&) = delete;
@@ -38,6 +43,10 @@ class PacketPool {
   static int ClassOf(size_t bytes);
   static size_t ClassSize(int index);
 
+  // Where the pools' buffers are carved from; freed with the last pool to
+  // be freed (av_buffer_pool_uninit frees a pool once its buffers are back).
+  class Arena;
+  Arena* arena_;
   std::array<AVBufferPool*, kClasses> pools_{};
 };
 
