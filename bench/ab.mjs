@@ -57,13 +57,13 @@ async function run(side) {
   }
   const t = await runTrial({ receiver: 'rtmp-ingest', publisher: a.publisher, input, realtime: a.realtime, timeoutMs: (seconds + 120) * 1000 });
   if (!t.ok) return { ok: false, error: t.error };
-  return { cpu: t.cpuUs / 1e6 / (input.payloadBytes / 1e9), user: t.userUs / 1e6 / (input.payloadBytes / 1e9), sys: t.sysUs / 1e6 / (input.payloadBytes / 1e9), faults: t.minFlt / (input.payloadBytes / 1e9), ok: t.complete !== false };
+  return { cpu: t.cpuUs / 1e6 / (input.payloadBytes / 1e9), user: t.userUs / 1e6 / (input.payloadBytes / 1e9), sys: t.sysUs / 1e6 / (input.payloadBytes / 1e9), faults: t.minFlt / (input.payloadBytes / 1e9), rssMiB: t.peakRssKiB / 1024, ok: t.complete !== false };
 }
 
 const rounds = Number(a.rounds);
 const res = { A: [], B: [] };
 const ratios = { cpu: [], p50: [], p99: [] };
-const fmt = (r) => (r.ok === false && r.error ? `FAILED ${r.error}` : `${r.cpu.toFixed(2)} s/GB` + (r.faults !== undefined ? ` (${r.user.toFixed(2)}u/${r.sys.toFixed(2)}s, ${(r.faults / 1000).toFixed(1)}k flt/GB)` : '') + (r.p99 !== undefined ? ` p50 ${r.p50} p99 ${r.p99} steady p99 ${r.steadyP99} us` : '') + (r.ok ? '' : ' LOST PACKETS'));
+const fmt = (r) => (r.ok === false && r.error ? `FAILED ${r.error}` : `${r.cpu.toFixed(2)} s/GB` + (r.faults !== undefined ? ` (${r.user.toFixed(2)}u/${r.sys.toFixed(2)}s, ${(r.faults / 1000).toFixed(1)}k flt/GB, peak RSS ${r.rssMiB.toFixed(0)} MiB)` : '') + (r.p99 !== undefined ? ` p50 ${r.p50} p99 ${r.p99} steady p99 ${r.steadyP99} us` : '') + (r.ok ? '' : ' LOST PACKETS'));
 console.log(`input ${file} (${info.packets} packets, ${(info.payloadBytes / 1e6).toFixed(1)} MB), publisher ${a.publisher}${a.realtime ? ', realtime' : ''}${a.latency ? ', hop latency (realtime)' : ''}`);
 for (let r = 0; r < rounds; r++) {
   const order = r % 2 === 0 ? ['A', 'B'] : ['B', 'A'];
@@ -84,6 +84,6 @@ for (let r = 0; r < rounds; r++) {
 const med = (side, k) => median(res[side].filter((x) => x.ok).map((x) => x[k]));
 const range = (xs) => `${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)}`;
 for (const side of ['A', 'B'])
-  console.log(`${side} (${sides[side].root}${Object.keys(sides[side].env).length ? ` ${a[`env-${side.toLowerCase()}`]}` : ''}): median ${med(side, 'cpu').toFixed(2)} s/GB` + (a.latency ? `, p50 ${med(side, 'p50')} us, p99 ${med(side, 'p99')} us, steady p99 ${med(side, 'steadyP99')} us` : `, ${(med(side, 'faults') / 1000).toFixed(1)}k faults/GB`));
+  console.log(`${side} (${sides[side].root}${Object.keys(sides[side].env).length ? ` ${a[`env-${side.toLowerCase()}`]}` : ''}): median ${med(side, 'cpu').toFixed(2)} s/GB` + (a.latency ? `, p50 ${med(side, 'p50')} us, p99 ${med(side, 'p99')} us, steady p99 ${med(side, 'steadyP99')} us` : `, ${(med(side, 'faults') / 1000).toFixed(1)}k faults/GB, peak RSS ${med(side, 'rssMiB').toFixed(0)} MiB`));
 console.log(`B/A cpu: median ${median(ratios.cpu).toFixed(3)} (rounds ${range(ratios.cpu)}; ${ratios.cpu.length} paired)`);
 if (a.latency) console.log(`B/A p50: median ${median(ratios.p50).toFixed(3)} (${range(ratios.p50)}); p99: median ${median(ratios.p99).toFixed(3)} (${range(ratios.p99)})`);

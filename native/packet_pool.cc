@@ -17,16 +17,17 @@ namespace rtmp_ingest {
 
 namespace {
 
+constexpr size_t kPage = 4096;
 constexpr size_t kHugePage = size_t{2} << 20;
 // Buffers above this get a mapping of their own instead of a region's tail.
 constexpr size_t kOwnMappingAbove = kHugePage / 4;
 // av_malloc's alignment with AVX-512 enabled: FFmpeg's SIMD code may assume it.
 constexpr size_t kAlign = 64;
 
-// `bytes` (a multiple of the page size) of fresh memory aligned to `align`,
-// or nullptr.
+// `bytes` (a multiple of the page size) of fresh memory aligned to `align`
+// (a power of two, at least the page size), or nullptr.
 void* MapAligned(size_t bytes, size_t align) {
-  size_t span = bytes + align;
+  size_t span = align > kPage ? bytes + align : bytes;  // mmap aligns to pages itself
   void* p = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return nullptr;
   auto start = reinterpret_cast<uintptr_t>(p);
@@ -64,8 +65,10 @@ class PacketPool::Arena {
     size = (size + kAlign - 1) & ~(kAlign - 1);
     std::lock_guard<std::mutex> lock(mu_);
     if (size > kOwnMappingAbove) {
-      size_t bytes = (size + kHugePage - 1) & ~(kHugePage - 1);
-      void* p = MapAligned(bytes, kHugePage);
+      // Whole huge pages only where the buffer fills at least one: below
+      // that, rounding up would waste more than the size class does.
+      size_t bytes = (size + kPage - 1) & ~(kPage - 1);
+      void* p = MapAligned(bytes, bytes >= kHugePage ? kHugePage : kPage);
       if (!p) return nullptr;
       maps_.emplace_back(p, bytes);
       return static_cast<uint8_t*>(p);
