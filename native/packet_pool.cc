@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -19,6 +20,7 @@ namespace {
 
 constexpr size_t kPage = 4096;
 constexpr size_t kHugePage = size_t{2} << 20;
+constexpr size_t kFirstRegion = size_t{64} << 10;
 // Buffers above this get a mapping of their own instead of a region's tail.
 constexpr size_t kOwnMappingAbove = kHugePage / 4;
 // av_malloc's alignment with AVX-512 enabled: FFmpeg's SIMD code may assume it.
@@ -74,11 +76,16 @@ class PacketPool::Arena {
       return static_cast<uint8_t*>(p);
     }
     if (left_ < size) {
-      void* p = MapAligned(kHugePage, kHugePage);
+      // Regions double from 64 KiB up to a huge page, so that a pool that
+      // a slow stream keeps small does not take 2 MiB.
+      size_t bytes = std::min(kHugePage, std::max(kFirstRegion, mapped_));
+      while (bytes < size) bytes *= 2;
+      void* p = MapAligned(bytes, bytes == kHugePage ? kHugePage : kPage);
       if (!p) return nullptr;
-      maps_.emplace_back(p, kHugePage);
+      maps_.emplace_back(p, bytes);
+      mapped_ += bytes;
       next_ = static_cast<uint8_t*>(p);
-      left_ = kHugePage;
+      left_ = bytes;
     }
     uint8_t* out = next_;
     next_ += size;
@@ -102,6 +109,7 @@ class PacketPool::Arena {
   std::vector<std::pair<void*, size_t>> maps_;
   uint8_t* next_ = nullptr;
   size_t left_ = 0;
+  size_t mapped_ = 0;  // regions only, not buffers with a mapping of their own
 };
 
 PacketPool::PacketPool() : arena_(new Arena) {}

@@ -6,9 +6,10 @@
 // of it, and the pool outlives the reader until every buffer is back.
 //
 // A pool grows until V8 first collects the Buffers, which in a fresh
-// session takes tens of megabytes: the pools' memory comes from regions of
-// 2 MiB mapped for them and advised as huge pages, faulted in whole, rather
-// than from malloc a buffer at a time and a page fault per 4 KiB.
+// session takes tens of megabytes: the pools' memory comes from regions
+// mapped for them (64 KiB, doubling up to 2 MiB, those advised as huge
+// pages), faulted in whole, rather than from malloc a buffer at a time and
+// a page fault per 4 KiB.
 #pragma once
 
 #include <array>
