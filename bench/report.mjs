@@ -1,6 +1,8 @@
 // BENCHMARKS.md and the charts, from one run's results object.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { barChart } from './chart.mjs';
-import { median } from './measure.mjs';
+import { BENCH_DIR, median } from './measure.mjs';
 import { inputLabel } from './inputs.mjs';
 import { LINGER_LABEL, PUBLISHERS } from './publishers.mjs';
 import { NGINX_INSTALL, RECEIVERS } from './receivers.mjs';
@@ -382,6 +384,10 @@ export function renderMarkdown(res, { chartPath }) {
     for (const o of res.observations) L.push(`- ${o}`);
     L.push('');
   }
+  // Profiles and experiments made outside the full run (bench/ab.mjs, perf):
+  // kept by hand in bench/analysis.md, carried into every report.
+  const analysis = join(BENCH_DIR, 'analysis.md');
+  if (existsSync(analysis)) L.push(readFileSync(analysis, 'utf8').trimEnd(), '');
   return L.join('\n');
 }
 

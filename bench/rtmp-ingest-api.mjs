@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { ROOT } from './measure.mjs';
 
 const require = createRequire(import.meta.url);
-const entry = join(ROOT, 'dist', 'index.js');
+// RTMP_INGEST_BENCH_ROOT: another build's root (bench/ab.mjs compares two).
+const entry = join(process.env.RTMP_INGEST_BENCH_ROOT || ROOT, 'dist', 'index.js');
 if (!existsSync(entry)) throw new Error(`bench: ${entry} is missing; run \`npm run build\` first`);
 const { RtmpIngest } = require(entry);
 

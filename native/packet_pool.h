@@ -1,10 +1,16 @@
 // Reused memory for the packets handed to JS. libavformat allocates every
 // packet afresh, and JS frees them only when V8 collects their Buffers, in
-// bursts: the reading thread's heap grew and shrank with them and its pages were
-// faulted in again. A connection copies each packet into a buffer from a pool
-// of its size class instead; the buffer returns to the pool when JS lets go
-// of it, and the pool outlives its server until every buffer is back. One
-// pool per server, shared by its connection threads (AVBufferPool locks).
+// bursts: the reading thread's heap grew and shrank with them and its pages
+// were faulted in again. A connection copies each packet into a buffer from
+// a pool of its size class instead; the buffer returns to the pool when JS
+// lets go of it, and the pool outlives its server until every buffer is
+// back. One pool per server, shared by its connection threads.
+//
+// A pool grows until V8 first collects the Buffers, which in a fresh
+// session takes tens of megabytes: the pools' memory comes from regions
+// mapped for them (64 KiB, doubling up to 2 MiB, those advised as huge
+// pages), faulted in whole, rather than from malloc a buffer at a time and
+// a page fault per 4 KiB.
 #pragma once
 
 #include <array>
@@ -39,6 +45,10 @@ class PacketPool {
   static int ClassOf(size_t bytes);
   static size_t ClassSize(int index);
 
+  // Where the pools' buffers are carved from; freed with the last pool to
+  // be freed (av_buffer_pool_uninit frees a pool once its buffers are back).
+  class Arena;
+  Arena* arena_;
   std::array<AVBufferPool*, kClasses> pools_{};
 };
 
