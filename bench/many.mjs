@@ -10,7 +10,7 @@
 // session cost rtmp-ingest in RSS and threads.
 //
 //   node bench/many.mjs [--loads 16,64,256,1000] [--receivers rtmp-ingest,node-media-server,nginx-rtmp]
-//                       [--seconds 20] [--out bench/results/many.json]
+//                       [--seconds 20] [--out bench/results/many.json]   (also writes many.md: the table)
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -203,6 +203,32 @@ for (const loadId of values.loads.split(',')) {
     await sleep(2000);
   }
 }
+/** The rows as a Markdown table, with each receiver's CPU as a ratio to node-media-server's and nginx-rtmp's on the same load. */
+function markdown() {
+  const f = (v, d = 1) => (v === undefined || v === null || Number.isNaN(v) ? '-' : Number(v).toFixed(d));
+  const lines = [
+    '| load | receiver | CPU s | CPU s/GB | x NMS | x nginx-rtmp | peak RSS MiB | threads | lost | sessions ended | hop p50 / p99 ms | JS thread busy, max s/s |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | ---: |',
+  ];
+  for (const r of rows) {
+    if (r.error) {
+      lines.push(`| ${r.load} | ${r.receiver} | failed: ${r.error} |`);
+      continue;
+    }
+    const peer = (id) => rows.find((x) => x.load === r.load && x.receiver === id && !x.error);
+    const nms = peer('node-media-server');
+    const nginx = peer('nginx-rtmp');
+    const lost = r.packetsLost !== undefined ? `${Math.max(0, r.packetsLost)} packets` : `${r.wireBytes >= r.wireMinBytes ? 'none' : 'bytes short'} (bytes read ${r.wireBytes} >= ${r.wireMinBytes} needed)`;
+    const ends = r.endReasons ? Object.entries(r.endReasons).map(([k, v]) => `${v} ${k}`).join(', ') : `${r.sessionsEnded}`;
+    const busy = r.jsBusyPercentBySecond?.length ? `${Math.max(...r.jsBusyPercentBySecond)}%` : '-';
+    lines.push(
+      `| ${r.publishers} x ${r.input} | ${r.receiver} | ${f(r.cpuS)} | ${f(r.cpuPerGbS)} | ${nms ? f(r.cpuS / nms.cpuS, 2) : '-'} | ${nginx ? f(r.cpuS / nginx.cpuS, 2) : '-'} | ${f(r.peakRssMiB, 0)} | ${r.threadsPeak ?? '-'} | ${r.failedPublisherProcesses ? `${lost}; ${r.failedPublisherProcesses} publisher processes failed` : lost} | ${ends} | ${r.hopP50Ms !== undefined ? `${f(r.hopP50Ms, 2)} / ${f(r.hopP99Ms, 2)}` : '-'} | ${busy} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
 mkdirSync(join(BENCH_DIR, 'results'), { recursive: true });
 writeFileSync(values.out, JSON.stringify({ date: new Date().toISOString(), seconds, idle, rows }, null, 2));
-log(`wrote ${values.out}`);
+writeFileSync(values.out.replace(/\.json$/, '.md'), `${markdown()}\n`);
+log(`wrote ${values.out} and its .md`);
