@@ -67,7 +67,11 @@ if (values.receiver === 'rtmp-ingest') {
     url: `rtmp://127.0.0.1:${port}`,
     maxConnections: 100_000,
     maxConnectionsPerAddress: 100_000,
+    // A publisher process of bench/many.mjs opens all its outputs before it
+    // sends media on any: the first ones wait for the last (seconds, at 50
+    // outputs a process), which a real encoder does not do.
     handshakeTimeoutMs: 60_000,
+    idleTimeoutMs: 60_000,
   });
   ingest.on('session', (session) => {
     const counts = { packets: 0, bytes: 0, end: undefined };
