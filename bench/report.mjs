@@ -386,8 +386,11 @@ export function renderMarkdown(res, { chartPath }) {
   }
   // Profiles and experiments made outside the full run (bench/ab.mjs, perf):
   // kept by hand in bench/analysis.md, carried into every report.
-  const analysis = join(BENCH_DIR, 'analysis.md');
-  if (existsSync(analysis)) L.push(readFileSync(analysis, 'utf8').trimEnd(), '');
+  // So is the last run of bench/many.mjs (many publishers on one port, a run of its own).
+  for (const name of ['analysis.md', 'many.md']) {
+    const file = join(BENCH_DIR, name);
+    if (existsSync(file)) L.push(readFileSync(file, 'utf8').trimEnd(), '');
+  }
   return L.join('\n');
 }
 
