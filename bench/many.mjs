@@ -17,6 +17,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeInput } from './inputs.mjs';
+import { nginxConfig, nginxRtmpModule } from './receivers.mjs';
 import { BENCH_DIR, CACHE_DIR, freePort, procMem, sleep, startMeasured, startProcess, waitExit, waitForPort } from './measure.mjs';
 
 const { values } = parseArgs({
@@ -39,38 +40,11 @@ const LOADS = {
   1000: { publishers: 1000, perProcess: 50, spec: { size: '640x360', fps: 30, kbps: 472, seconds } },
 };
 
-function nginxModule() {
-  const conf = readFileSync('/usr/share/nginx/modules-available/mod-rtmp.conf', 'utf8');
-  const rel = conf.match(/load_module\s+([^;]+);/)[1];
-  return rel.startsWith('/') ? rel : join('/usr/share/nginx', rel);
-}
-
 async function startReceiver(id, port, sessions) {
   if (id === 'nginx-rtmp') {
     const dir = mkdtempSync(join(CACHE_DIR, `nginx-many-${process.pid}-`));
     const conf = join(dir, 'nginx.conf');
-    writeFileSync(
-      conf,
-      `daemon off;
-master_process off;
-worker_processes 1;
-worker_rlimit_nofile 8192;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-load_module ${nginxModule()};
-events { worker_connections 4096; }
-rtmp {
-  log_format bench '$command $bytes_received';
-  access_log ${dir}/access.log bench;
-  server {
-    listen 127.0.0.1:${port};
-    chunk_size 4096;
-    max_message 16M;
-    application live { live on; }
-  }
-}
-`,
-    );
+    writeFileSync(conf, nginxConfig(dir, port, nginxRtmpModule(), 4096));
     const h = await startMeasured(id, 'nginx', ['-p', `${dir}/`, '-e', join(dir, 'error.log'), '-c', conf], { stdout: 'ignore' });
     await waitForPort(port, { handle: h });
     const lines = () => {

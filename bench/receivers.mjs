@@ -32,7 +32,7 @@ export const NGINX_INSTALL = 'apt-get install nginx libnginx-mod-rtmp';
 export const NGINX_CHUNK = 4096;
 
 /** The rtmp module Debian installs, or undefined. */
-function nginxRtmpModule() {
+export function nginxRtmpModule() {
   const known = '/usr/lib/nginx/modules/ngx_rtmp_module.so';
   if (existsSync(known)) return known;
   // modules-available names it relative to nginx's prefix (/usr/share/nginx).
@@ -56,14 +56,15 @@ function nginxRtmpModule() {
  * after the handshake ($bytes_received), which the bench checks against the
  * fewest bytes that carry the input's media (inputs.mjs, wireMinBytes).
  */
-function nginxConfig(dir, port, module) {
+export function nginxConfig(dir, port, module, connections = 64) {
   return `daemon off;
 master_process off;
 worker_processes 1;
+worker_rlimit_nofile ${connections * 2 + 64};
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 load_module ${module};
-events { worker_connections 64; }
+events { worker_connections ${connections}; }
 rtmp {
   log_format bench '$command $bytes_received';
   access_log ${dir}/access.log bench;
