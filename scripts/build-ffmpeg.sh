@@ -192,9 +192,10 @@ rm -rf "$prefix"
   die "configure failed"
 }
 if [[ -n ${cross_arch:-} ]]; then
-  # zig's C headers are newer than the glibc it links against (2.28), so
-  # configure finds sysctl(), which glibc 2.28's stubs do not export (and
-  # musl never had). FFmpeg uses it only where Linux does not go.
+  # configure only links a call to sysctl(), which glibc 2.28 (zig's
+  # symbol stubs for it) still exports; but zig's headers come from a newer
+  # glibc, which has no <sys/sysctl.h>, and libavutil/cpu.c includes it when
+  # HAVE_SYSCTL is set. On Linux FFmpeg counts CPUs without sysctl anyway.
   sed -i 's/^#define HAVE_SYSCTL 1$/#define HAVE_SYSCTL 0/' "$srcdir/config.h"
 fi
 log "building ($variant${cross_arch:+, $cross_arch}) with $jobs jobs"
