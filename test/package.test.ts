@@ -351,7 +351,9 @@ describe.skipIf(!haveFfmpeg || !havePrebuildCache)('the npm package', () => {
     const fromNode = elf(file).undefinedStrong.filter((name) => FROM_NODE.test(name));
     expect(fromNode).toContain('napi_define_class');
     writeFileSync(join(dir, 'node-stubs.c'), `#include <stdlib.h>\n${fromNode.map((n) => `void ${n}(void) { abort(); }\n`).join('')}`);
-    const zigEnv = { ...process.env, ZIG_GLOBAL_CACHE_DIR: join(work, 'zig-cache'), ZIG_LOCAL_CACHE_DIR: join(work, 'zig-cache') };
+    // The stage's copy of Zig's cache has musl's start files and libc.so stub from the musl prebuilds' builds.
+    const zigCache = join(stage, 'deps', 'prebuild', 'zig-cache');
+    const zigEnv = { ...process.env, ZIG_GLOBAL_CACHE_DIR: zigCache, ZIG_LOCAL_CACHE_DIR: zigCache };
     const target = `${zigArch}-linux-musl`;
     await run(zig, ['cc', '-target', target, '-shared', '-o', 'node-stubs.so', 'node-stubs.c'], { cwd: dir, env: zigEnv, timeout: 900_000 });
     // Linked against a shared library, the host is a dynamic musl executable: /lib/ld-musl-<arch>.so.1 runs it.
