@@ -274,12 +274,16 @@ describe.skipIf(!haveFfmpeg || !havePrebuildCache)('the npm package', () => {
     const reference = await probePackets(fixturePath('small'));
     const check = async (dir: string): Promise<void> => {
       const { stdout } = await run(process.execPath, ['smoke.cjs', fixturePath('small')], { cwd: dir, env });
-      const result = JSON.parse(stdout) as { packets: never[]; addon: string[]; libav: string[]; info: { ffmpegVersion: string }; publisherExit: number };
+      const result = JSON.parse(stdout) as { packets: never[]; addon: string[]; libav: string[]; info: { ffmpegVersion: string; license: string; configuration: string }; publisherExit: number };
       expect(result.publisherExit).toBe(0);
       expect(result.addon).toHaveLength(1);
       expect(result.addon[0]).toBe(join(dir, 'node_modules', 'rtmp-ingest', 'prebuilds', 'linux-x64', 'rtmp-ingest.glibc.node'));
       expect(result.libav).toEqual([]); // FFmpeg is inside the .node, not loaded from the system
       expect(result.info.ffmpegVersion).toBe('9.0.2');
+    expect(result.info.license).toBe('LGPL version 2.1 or later');
+    expect(result.info.configuration).toContain('--arch=aarch64');
+      expect(result.info.license).toBe('LGPL version 2.1 or later');
+      expect(result.info.configuration).toContain('--disable-everything');
       expectSamePackets(result.packets, reference, { label: `installed package in ${dir}`, interleaving: true });
       const esm = JSON.parse((await run(process.execPath, ['smoke.mjs'], { cwd: dir, env })).stdout) as { port: number };
       expect(esm.port).toBeGreaterThan(0);
@@ -328,12 +332,14 @@ describe.skipIf(!haveFfmpeg || !havePrebuildCache)('the npm package', () => {
     writeFileSync(join(project, 'smoke.cjs'), SMOKE);
     writeFileSync(join(project, 'smoke.mjs'), ESM_SMOKE);
     const { stdout } = await run('node', ['smoke.cjs', fixturePath('small')], { cwd: project, env, timeout: 600_000 });
-    const result = JSON.parse(stdout) as { packets: never[]; addon: string[]; libav: string[]; info: { ffmpegVersion: string }; publisherExit: number; arch: string };
+    const result = JSON.parse(stdout) as { packets: never[]; addon: string[]; libav: string[]; info: { ffmpegVersion: string; license: string; configuration: string }; publisherExit: number; arch: string };
     expect(result.arch).toBe('arm64');
     expect(result.publisherExit).toBe(0);
     expect(result.addon).toEqual([join(project, 'node_modules', 'rtmp-ingest', 'prebuilds', 'linux-arm64', 'rtmp-ingest.glibc.node')]);
     expect(result.libav).toEqual([]);
     expect(result.info.ffmpegVersion).toBe('9.0.2');
+    expect(result.info.license).toBe('LGPL version 2.1 or later');
+    expect(result.info.configuration).toContain('--arch=aarch64');
     expectSamePackets(result.packets, await probePackets(fixturePath('small')), { label: 'installed package on arm64 (qemu)', interleaving: true });
     const esm = JSON.parse((await run('node', ['smoke.mjs'], { cwd: project, env, timeout: 300_000 })).stdout) as { port: number };
     expect(esm.port).toBeGreaterThan(0);
