@@ -356,7 +356,7 @@ describe.skipIf(!haveFfmpeg || !havePrebuildCache)('the npm package', () => {
     // node's side, as stubs: every Node-API and libuv function the addon imports, none that it does not.
     const fromNode = elf(file).undefinedStrong.filter((name) => FROM_NODE.test(name));
     expect(fromNode).toContain('napi_define_class');
-    writeFileSync(join(dir, 'node-stubs.c'), `#include <stdlib.h>\n${fromNode.map((n) => `void ${n}(void) { abort(); }\n`).join('')}`);
+    writeFileSync(join(dir, 'node-stubs.c'), `#include <stdlib.h>\nvoid node_stubs_linked(void) {}\n${fromNode.map((n) => `void ${n}(void) { abort(); }\n`).join('')}`);
     // The stage's copy of Zig's cache has musl's start files and libc.so stub from the musl prebuilds' builds.
     const zigCache = join(stage, 'deps', 'prebuild', 'zig-cache');
     const zigEnv = { ...process.env, ZIG_GLOBAL_CACHE_DIR: zigCache, ZIG_LOCAL_CACHE_DIR: zigCache };

@@ -13,7 +13,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* Defined in node-stubs.so: calling it keeps the linker from dropping that
+   library as unneeded, since nothing else here refers to it. */
+void node_stubs_linked(void);
+
 int main(int argc, char** argv) {
+  node_stubs_linked();
   if (argc != 2) {
     fprintf(stderr, "usage: %s addon.node\n", argv[0]);
     return 2;
