@@ -71,7 +71,7 @@ log "zig $("$zig" version)"
 # Zig's compilation cache (libc++, the libc stubs, objects) stays with the
 # other build caches, not in the user's home.
 export ZIG_GLOBAL_CACHE_DIR=$cache/zig-cache
-export ZIG_LOCAL_CACHE_DIR=$cache/zig-cache
+export ZIG_LOCAL_CACHE_DIR=$cache/zig-local-cache
 
 # The node binary whose include/node/uv.h the addon compiles against
 # (CMakeLists.txt); uv.h is the same on every architecture.
@@ -101,15 +101,26 @@ for target in "${targets[@]}"; do
 
   log "$target: the addon"
   build_dir=$root/build-prebuild/$target
-  rm -rf "$build_dir"
-  ZIG=$zig node "$cmake_js" compile --out "$build_dir" \
-    --CDCMAKE_TOOLCHAIN_FILE="$root/scripts/zig-toolchain.cmake" \
-    --CDRTMP_INGEST_ZIG_BIN="$bin" --CDRTMP_INGEST_ZIG_ARCH="$zig_arch" \
-    --CDRTMP_INGEST_PREBUILD=ON \
-    --CDRTMP_INGEST_FFMPEG_DIR="$cache/$target/ffmpeg" >"$cache/$target/addon-build.log" 2>&1 || {
-    tail -40 "$cache/$target/addon-build.log" >&2
-    die "$target: the addon build failed (log: $cache/$target/addon-build.log)"
+  addon_log=$cache/$target/addon-build.log
+  build_addon() {
+    rm -rf "$build_dir"
+    ZIG=$zig node "$cmake_js" compile --out "$build_dir" \
+      --CDCMAKE_TOOLCHAIN_FILE="$root/scripts/zig-toolchain.cmake" \
+      --CDRTMP_INGEST_ZIG_BIN="$bin" --CDRTMP_INGEST_ZIG_ARCH="$zig_arch" \
+      --CDRTMP_INGEST_PREBUILD=ON \
+      --CDRTMP_INGEST_FFMPEG_DIR="$cache/$target/ffmpeg" >"$addon_log" 2>&1
   }
+  if ! build_addon; then
+    # Once in the builds made so far, `zig c++` crashed (a segmentation
+    # fault while ninja ran several compiles at once, the first time libc++
+    # was being built for aarch64); the next try built it.
+    tail -5 "$addon_log" >&2
+    log "$target: the addon build failed; trying once more"
+    build_addon || {
+      tail -40 "$addon_log" >&2
+      die "$target: the addon build failed (log: $addon_log)"
+    }
+  fi
   mkdir -p "$out/linux-$arch"
   dest=$out/linux-$arch/rtmp-ingest.$libc.node
   cp "$build_dir/Release/rtmp_ingest.node" "$dest.tmp"
