@@ -11,7 +11,7 @@
 // prebuilds/, dist/ and deps/ are left as they were (the last test checks).
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import { cpSync, lstatSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join, relative } from 'node:path';
 import { promisify } from 'node:util';
@@ -64,7 +64,7 @@ function buildOutputsSnapshot(): Record<string, string> {
       const path = join(dir, entry.name);
       if (entry.isDirectory()) walk(path);
       else {
-        const st = statSync(path);
+        const st = lstatSync(path); // Zig's cache has dangling links (lld.id)
         const hash = entry.name.endsWith('.node') ? ` ${createHash('sha256').update(readFileSync(path)).digest('hex')}` : '';
         out[relative(root, path)] = `${st.size} bytes, mtime ${st.mtimeMs}${hash}`;
       }
