@@ -280,10 +280,8 @@ describe.skipIf(!haveFfmpeg || !havePrebuildCache)('the npm package', () => {
       expect(result.addon[0]).toBe(join(dir, 'node_modules', 'rtmp-ingest', 'prebuilds', 'linux-x64', 'rtmp-ingest.glibc.node'));
       expect(result.libav).toEqual([]); // FFmpeg is inside the .node, not loaded from the system
       expect(result.info.ffmpegVersion).toBe('9.0.2');
-    expect(result.info.license).toBe('LGPL version 2.1 or later');
-    expect(result.info.configuration).toContain('--arch=aarch64');
       expect(result.info.license).toBe('LGPL version 2.1 or later');
-      expect(result.info.configuration).toContain('--disable-everything');
+      expect(result.info.configuration).toContain('--arch=x86_64');
       expectSamePackets(result.packets, reference, { label: `installed package in ${dir}`, interleaving: true });
       const esm = JSON.parse((await run(process.execPath, ['smoke.mjs'], { cwd: dir, env })).stdout) as { port: number };
       expect(esm.port).toBeGreaterThan(0);
