@@ -10,8 +10,8 @@ import { ErrorCode, IngestError } from './errors';
 import type { NativeBinding } from './native';
 
 const PACKAGE_NAME = 'rtmp-ingest';
-/** The newest glibc symbol version the linux-x64 prebuild references (checked by test/package.test.ts). */
-export const PREBUILD_GLIBC = '2.36';
+/** The newest glibc symbol version the linux-x64 and linux-arm64 glibc prebuilds reference (checked by test/package.test.ts). */
+export const PREBUILD_GLIBC = '2.28';
 
 let cached: NativeBinding | undefined;
 
@@ -67,8 +67,8 @@ function loadFailure(root: string, cause: unknown): IngestError {
     `    (needs CMake, a C++17 compiler and the FFmpeg build: npm run build:ffmpeg && npm run build:native)`,
     `  - If you installed with --ignore-scripts, or copied node_modules from another machine,`,
     `    reinstall on this platform so the matching prebuild or build is used.`,
-    `  - The linux-x64 prebuild needs glibc ${PREBUILD_GLIBC} or newer (Debian 12, Ubuntu 22.10, Fedora 37 and later);`,
-    `    on an older glibc or on musl (Alpine), build from source.`,
+    `  - The prebuilds are for linux-x64 and linux-arm64 with glibc ${PREBUILD_GLIBC} or newer (Debian 10, Ubuntu 20.04, RHEL 8`,
+    `    and later) or musl (Alpine; on another musl system set LIBC=musl); elsewhere, build from source.`,
     `  - npm 11 skips dependencies' install scripts unless allowed: \`npm install-scripts approve rtmp-ingest\`,`,
     `    then \`npm rebuild rtmp-ingest --build-from-source\`.`,
   ].join('\n');

@@ -18,6 +18,12 @@
 #      private apt directory so the machine's apt configuration is untouched.
 # Each build is cached by a stamp over version, configure line, patches
 # and compiler, so rebuilding the addon does not rebuild FFmpeg.
+#
+# Cross builds (scripts/build-prebuilds.sh, for the prebuilds): with
+# RTMP_INGEST_FFMPEG_CROSS_ARCH=x86_64|aarch64 the lib variant is configured
+# with --enable-cross-compile for that arch, with the `cc`, `ar` and `ranlib`
+# found first on PATH (the caller's zig wrappers) and gcc as the host
+# compiler, into RTMP_INGEST_FFMPEG_PREFIX.
 set -euo pipefail
 
 # 9.0.x: the first release line that pins Enhanced RTMP v2 (HEVC, AV1, VP9,
@@ -36,7 +42,7 @@ jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 
 case $variant in
   lib)
-    prefix=$deps/ffmpeg
+    prefix=${RTMP_INGEST_FFMPEG_PREFIX:-$deps/ffmpeg}
     patches=("$root"/scripts/ffmpeg-patches/*.patch)
     install_targets=(install)
     # Only what ingest needs: the RTMP listener, the FLV demuxers and the
@@ -53,6 +59,13 @@ case $variant in
       --enable-parser=h264,hevc,av1,vp9,aac,opus,mpegaudio
       --extra-cflags=-fvisibility=hidden
     )
+    cross_arch=${RTMP_INGEST_FFMPEG_CROSS_ARCH:-}
+    if [[ -n $cross_arch ]]; then
+      # The tools by name, not by path, so the stamp does not depend on
+      # where the checkout is (the wrappers' contents are in the stamp).
+      configure_flags+=(--enable-cross-compile --target-os=linux --arch="$cross_arch"
+        --cc=cc --cxx=c++ --ar=ar --ranlib=ranlib --host-cc=gcc)
+    fi
     ;;
   cli)
     prefix=$deps/ffmpeg-cli
@@ -94,7 +107,10 @@ stamp_value() {
     echo "$FFMPEG_VERSION $FFMPEG_SHA256"
     printf '%s\n' "${configure_flags[@]}"
     [[ ${#patches[@]} -eq 0 ]] || cat "${patches[@]}"
-    ${CC:-cc} --version 2>/dev/null | head -1
+    # (zig cc prints its version, then fails on the glibc version in the target.)
+    { ${CC:-cc} --version 2>/dev/null || true; } | head -1
+    # A wrapper script (the cross builds' zig cc) is part of the compiler.
+    if [[ -n ${cross_arch:-} ]]; then cat "$(command -v cc)"; fi
   } | sha256sum | cut -d' ' -f1
 }
 
@@ -175,7 +191,14 @@ rm -rf "$prefix"
   tail -30 "$work/configure.log" >&2
   die "configure failed"
 }
-log "building ($variant) with $jobs jobs"
+if [[ -n ${cross_arch:-} ]]; then
+  # configure only links a call to sysctl(), which glibc 2.28 (zig's
+  # symbol stubs for it) still exports; but zig's headers come from a newer
+  # glibc, which has no <sys/sysctl.h>, and libavutil/cpu.c includes it when
+  # HAVE_SYSCTL is set. On Linux FFmpeg counts CPUs without sysctl anyway.
+  sed -i 's/^#define HAVE_SYSCTL 1$/#define HAVE_SYSCTL 0/' "$srcdir/config.h"
+fi
+log "building ($variant${cross_arch:+, $cross_arch}) with $jobs jobs"
 make -C "$srcdir" -j"$jobs" >"$work/make.log" 2>&1 || {
   tail -40 "$work/make.log" >&2
   die "make failed"

@@ -1,6 +1,6 @@
 // Node child processes that run the built package (dist/) and report JSON
 // lines on stdout: test/children/*.mjs. The README's test command builds
-// first (`npm run build && npm test`); ensureBuiltPackage() rebuilds dist/
+// first (`npm run build:dev && npm test`); ensureBuiltPackage() rebuilds dist/
 // with `npm run build:ts` when a lib/ source is newer, so a stale dist/ is
 // never what a child tests.
 import { execFileSync } from 'node:child_process';
