@@ -201,8 +201,8 @@ function elf(file: string): { machine: string; needed: string[]; hasSymtab: bool
   };
 }
 const byVersion = (a: string, b: string): number => a.localeCompare(b, 'en', { numeric: true });
-/** The functions node itself provides to an addon: Node-API, and libuv for the doorbell. */
-const FROM_NODE = /^(napi_|node_api_|uv_)\w+$/;
+/** The functions node itself provides to an addon: Node-API (the addon calls no libuv function). */
+const FROM_NODE = /^(napi_|node_api_)\w+$/;
 
 describe.skipIf(!haveFfmpeg || !havePrebuildCache)('the npm package', () => {
   beforeAll(async () => {
@@ -351,7 +351,7 @@ describe.skipIf(!haveFfmpeg || !havePrebuildCache)('the npm package', () => {
     const zigArch = p.target.startsWith('linux-arm64') ? 'aarch64' : 'x86_64';
     const dir = join(work, `musl-host-${zigArch}`);
     mkdirSync(dir);
-    // node's side, as stubs: every Node-API and libuv function the addon imports, none that it does not.
+    // node's side, as stubs: every Node-API function the addon imports, none that it does not.
     const fromNode = elf(file).undefinedStrong.filter((name) => FROM_NODE.test(name));
     expect(fromNode).toContain('napi_define_class');
     writeFileSync(join(dir, 'node-stubs.c'), `#include <stdlib.h>\nvoid node_stubs_linked(void) {}\n${fromNode.map((n) => `void ${n}(void) { abort(); }\n`).join('')}`);
