@@ -56,8 +56,7 @@ bool ParsePort(const std::string& text, int* port) {
   return *port <= 65535;
 }
 
-}  // namespace
-
+// A v1 line without its CRLF: "PROXY TCP4 203.0.113.7 10.0.0.1 56324 1935".
 ProxyHeader ParseProxyV1(const std::string& line) {
   std::istringstream fields(line);
   std::string proxy, family, source, destination, source_port, destination_port, extra;
@@ -82,6 +81,7 @@ ProxyHeader ParseProxyV1(const std::string& line) {
   return header;
 }
 
+// A v2 header: the 16 fixed bytes, then `length` bytes of addresses and TLVs.
 ProxyHeader ParseProxyV2(const uint8_t* fixed, const uint8_t* body, size_t length) {
   if (std::memcmp(fixed, kV2Signature, sizeof kV2Signature) != 0) return Invalid("not a PROXY protocol header");
   uint8_t version = fixed[12] >> 4, command = fixed[12] & 0x0F;
@@ -112,6 +112,8 @@ ProxyHeader ParseProxyV2(const uint8_t* fixed, const uint8_t* body, size_t lengt
   header.ok = true;
   return header;
 }
+
+}  // namespace
 
 ProxyHeader ReadProxyHeader(int fd, int64_t deadline_us) {
   ProxyHeader failed;

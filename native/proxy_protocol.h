@@ -4,7 +4,6 @@
 // libavformat sees the socket: exactly the header's bytes are consumed.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -28,11 +27,5 @@ struct ProxyHeader {
 // Reads one header from the blocking socket `fd`, waiting until
 // `deadline_us` (CLOCK_MONOTONIC µs) at most.
 ProxyHeader ReadProxyHeader(int fd, int64_t deadline_us);
-
-// The parsers, separate from the socket for the tests' sake.
-// A v1 line without its CRLF: "PROXY TCP4 203.0.113.7 10.0.0.1 56324 1935".
-ProxyHeader ParseProxyV1(const std::string& line);
-// A v2 header: the 16 fixed bytes, then `length` bytes of addresses and TLVs.
-ProxyHeader ParseProxyV2(const uint8_t* fixed, const uint8_t* body, size_t length);
 
 }  // namespace rtmp_ingest

@@ -24,7 +24,7 @@ import {
   requireTool,
   type Publisher,
 } from './helpers/publishers.js';
-import { recordEvents, sleep, waitUntil, within } from './helpers/record.js';
+import { recordEvents, waitUntil, within } from './helpers/record.js';
 import type { RefPacket } from './helpers/reference.js';
 
 const haveFfmpeg = requireTool('ffmpeg') && requireTool('ffprobe');
@@ -424,6 +424,5 @@ describe.skipIf(!haveFfmpeg)('backpressure is per session', () => {
     expect(withStall.length).toBe(baseline.length);
     // Noise on a shared 2-core machine: within 2x the baseline p99 plus 5 ms.
     expect(p99(withStall)).toBeLessThan(p99(baseline) * 2 + 5);
-    await sleep(0);
   }, 90_000);
 });
