@@ -56,6 +56,7 @@ case $variant in
       --enable-static --disable-shared --enable-pic
       --enable-network --enable-protocol=rtmp,tcp,file
       --enable-demuxer=flv,live_flv
+      --enable-muxer=mp4,matroska,mpegts,flv
       --enable-parser=h264,hevc,av1,vp9,aac,opus,mpegaudio
       --extra-cflags=-fvisibility=hidden
     )
