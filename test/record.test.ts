@@ -3,12 +3,13 @@
 // mid-recording, an unwritable folder, close() finishing the files, a
 // session that only records (no trip through JS), names from the publisher.
 // Packet-exact comparisons per container are in record-files.test.ts.
-import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { IngestSession, Packet, Recorder, SegmentInfo } from '../lib/index.js';
 import { spawnNodeChild } from './helpers/child.js';
+import { flvTags } from './helpers/flv.js';
 import { expectSamePackets } from './helpers/compare.js';
 import { fixturePath, newIngest } from './helpers/ingest.js';
 import { killAllChildren } from './helpers/process.js';
@@ -186,6 +187,41 @@ describe.skipIf(!haveFfmpeg)('record', () => {
     expect(files).toHaveLength(1);
     expect(files[0]!.startsWith(dir + '/')).toBe(true);
     expect(files[0]).toBe(join(dir, w.session.app.replace(/[^A-Za-z0-9._-]/g, '_'), w.session.streamKey.replace(/[^A-Za-z0-9._-]/g, '_'), `${w.session.id}.flv`));
+  });
+
+  it('DTS a muxer would refuse (equal DTS into mp4) are moved, counted and logged; mkv takes them as they are', async () => {
+    const dir = scratch();
+    // hd720 with 5 video frames given their predecessor's timestamp: the ffmpeg publisher sends
+    // them as they are (FLV allows equal DTS), mp4 requires increasing DTS.
+    const flv = Buffer.from(readFileSync(fixturePath('hd720')));
+    const video = flvTags(flv).filter((t) => t.type === 9);
+    const changed = [20, 40, 60, 80, 100].map((i) => video[i]!).filter((t) => (flv[t.offset + 11]! & 0xf0) !== 0x10); // inter frames
+    for (const t of changed) {
+      const previous = video[video.indexOf(t) - 1]!;
+      flv.writeUIntBE(previous.timestamp & 0xffffff, t.offset + 4, 3);
+      flv[t.offset + 7] = previous.timestamp >>> 24;
+    }
+    const input = join(dir, 'equal-dts.flv');
+    writeFileSync(input, flv);
+    const ingest = newIngest({ url: 'rtmp://127.0.0.1:0/live/key', logLevel: 'warning' });
+    const warnings: string[] = [];
+    ingest.on('log', (l) => warnings.push(l.message));
+    const { port } = await ingest.listen();
+    const started = new Promise<Watched & { mkv: Recorder }>((resolve) =>
+      ingest.once('session', (s) => resolve({ ...watch(s, s.record({ path: join(dir, 'fixed.mp4') })), mkv: s.record({ path: join(dir, 'kept.mkv') }) })),
+    );
+    publishWithFfmpeg(input, `rtmp://127.0.0.1:${port}/live/key`, { realtime: true });
+    const w = await started;
+    expect(await w.ended).toBe('eof');
+    await Promise.all([w.recorder.finished, w.mkv.finished]);
+    const received = w.packets.filter((p) => p.type === 'video').map((p) => p.dts);
+    const equal = received.filter((d, i) => i > 0 && d === received[i - 1]).length;
+    expect(equal).toBe(changed.length);
+    expect(w.recorder.stats.timestampFixups).toBe(changed.length);
+    expect(w.mkv.stats.timestampFixups).toBe(0);
+    expect(warnings.filter((m) => / written as /.test(m))).toHaveLength(changed.length);
+    expect(w.recorder.stats.packets).toBe(w.packets.length);
+    expect((await probePackets(join(dir, 'fixed.mp4'))).length).toBe(w.packets.length);
   });
 
   for (const format of ['mp4', 'mkv', 'mpegts'] as const) {
