@@ -3,7 +3,8 @@
 // Targets: a second rtmp-ingest and nginx-rtmp, both compared packet by
 // packet with what the first ingest received; targets that are down at the
 // start or go down mid-stream. Real publishers over real sockets.
-import { afterEach, describe, expect, it } from 'vitest';
+import { createServer, type Socket } from 'node:net';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import type { IngestSession, Packet, Relay } from '../lib/index.js';
 import { expectSamePackets } from './helpers/compare.js';
 import { fixturePath, newIngest } from './helpers/ingest.js';
@@ -188,5 +189,46 @@ describe.skipIf(!haveFfmpeg)('relay', () => {
     expect(relay.stats.sentPackets + relay.stats.droppedPackets).toBe(a.packets.length);
     expect(watched.events[0]).toBe('connected');
     expect(watched.events.filter((e) => e === 'connected').length).toBe(relay.stats.reconnects + 1);
+  });
+
+  it('a target that accepts and never answers: the relay drops what it cannot send, its session and a second session are not held back', async () => {
+    // A TCP server that never reads: the relay's RTMP handshake waits on it.
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    });
+    const silentPort = (silent.address() as { port: number }).port;
+    const ingest = newIngest({ url: 'rtmp://127.0.0.1:0/live' });
+    const { port } = await ingest.listen();
+    const sessions = new Map<string, Collected & { relay?: Relay }>();
+    let watched: ReturnType<typeof watchRelay> | undefined;
+    ingest.on('session', (session) => {
+      const relay = session.streamKey === 'relayed' ? session.relay(`rtmp://127.0.0.1:${silentPort}/out/x`, { maxBufferMs: 500 }) : undefined;
+      if (relay) watched = watchRelay(relay);
+      const packets: Packet[] = [];
+      session.on('packet', (p) => packets.push(p));
+      sessions.set(session.streamKey, { session, packets, ended: new Promise((r) => session.once('end', (e) => r(e.reason))), ...(relay ? { relay } : {}) });
+    });
+    publishWithFfmpeg(fixturePath('hd720'), `rtmp://127.0.0.1:${port}/live/relayed`, { realtime: true });
+    publishWithFfmpeg(fixturePath('hd720'), `rtmp://127.0.0.1:${port}/live/plain`, { realtime: true });
+    await waitUntil(() => sessions.size === 2, 10_000);
+    const reference = await probePackets(fixturePath('hd720'));
+    for (const name of ['relayed', 'plain']) {
+      const s = sessions.get(name)!;
+      expect(await s.ended).toBe('eof');
+      expectSamePackets(s.packets, reference, { interleaving: true, label: `session ${name}` });
+      // Paced publishers: no packet waited long in the addon (a held-back reader would show as a late one).
+      const lateMs = Math.max(...s.packets.map((p, i) => (i === 0 ? 0 : (p.readAtUs - s.packets[0]!.readAtUs) / 1000 - Number(p.dts))));
+      expect(lateMs, `session ${name}: the most a packet was read behind the media clock`).toBeLessThan(1000);
+    }
+    const relay = sessions.get('relayed')!.relay!;
+    await relay.finished;
+    expect(relay.stats.sentPackets).toBe(0);
+    expect(relay.stats.droppedPackets).toBe(reference.length);
+    expect(watched!.dropped()).toBe(reference.length);
+    expect(watched!.events).toEqual(['error:ETIMEDOUT']);
   });
 });
