@@ -90,7 +90,7 @@ case $variant in
       --enable-static --disable-shared
       --enable-network --enable-protocol=rtmp,tcp,file,pipe
       --enable-demuxer=mov,matroska,flv,live_flv,mpegts
-      --enable-muxer=flv,framehash,mp4,matroska,mpegts
+      --enable-muxer=flv,framehash,mp4,matroska,mpegts,segment
       --enable-parser=h264,hevc,av1,vp9,aac,opus,mpegaudio
       --enable-bsf=aac_adtstoasc,extract_extradata
       --enable-decoder=vp9

@@ -27,21 +27,32 @@
  * reaches 10000), audio 1/sample_rate. No edit list is written (fragmented
  * without delay_moov), so movenc switches avoid_negative_ts to make_zero:
  * shift by the first packet's dts, whatever its sign. Then dts = R(dts) +
- * shift and pts = R(pts) + shift, except (1) each track's first sample has
- * dts 0 (movenc pulls it to 0 and lengthens it; pts = 0 + R(pts) - R(dts)),
- * so a stream that starts later than the first packet loses its start time;
- * (2) the first sample of every later fragment of a track is placed where
- * the previous sample's duration ends: dts = dts[prev] + dur[prev], pts = dts
- * + R(pts) - R(dts) (if that dts overshoots the real one, movenc logs "Packet
- * duration ... out of range" and drops the composition offset: pts = dts).
- * Timestamps are therefore exact only when the written durations equal the
- * dts steps. Durations: within a fragment dts[i+1] - dts[i]; for the last
- * sample of a fragment R(received duration), or, when that is 0, the
- * sample before's duration (movenc's "Estimating the duration of the last
- * packet"), or 0 for a fragment of one sample. Fragments are read from the
- * file (moof/traf/trun sample counts). Key flags compared (audio: all key).
- * Payloads: byte for byte (AVCC, hvcC-style, av1 OBUs, VP9 frames, raw AAC,
- * Opus, MP3 as received).
+ * shift, pts = R(pts) + shift, except: (1) each track's first sample gets
+ * dts 0 (movenc pulls it to 0 and lengthens it; pts = R(pts) - R(dts)), so a
+ * stream that starts later than the first packet loses its start offset;
+ * (2) movenc starts a new fragment (for all tracks at once) before a video
+ * key frame or before a packet 1 s (av_rescale_q to microseconds, >=) after
+ * the first sample of its track's current fragment, and places the first
+ * sample of every later fragment of a track where the previous sample's
+ * duration ends: dts = dts[prev] + dur[prev], pts = dts + R(pts) - R(dts);
+ * if the real dts is below that, it logs "Packet duration ... out of range"
+ * and drops the composition offset (pts = dts). dur[prev] is exact (next dts
+ * minus dts) for the track whose packet started the fragment and, when
+ * writing with av_interleaved_write_frame, for every track with a packet in
+ * the interleaving queue (movenc peeks at it); otherwise (av_write_frame, or
+ * the end of the file) it is R(received duration), or, when that is 0, the
+ * duration of the sample before (movenc's "Estimating the duration of the
+ * last packet"), or 0 for a fragment of one sample. With av_write_frame and
+ * the durations the FLV demuxer gives (whole ms, none for Opus and early
+ * AV1/VP9 packets) fragment starts move by a tick or more, and lose their pts
+ * offset when the guess overshoots: compareRecording reports that (see
+ * allowFragmentShift); the cure is a duration equal to the dts step in the
+ * output time base. Durations: within a fragment the dts steps; the last
+ * sample of a fragment as above. Fragment sizes predicted this way must
+ * equal the file's (moof/traf/trun sample counts). VP9: ffprobe runs its
+ * parser on the track and drops the stored durations: not compared. Key
+ * flags compared (audio: all key). Payloads byte for byte (AVCC, hvcC-style
+ * NAL units, AV1 OBUs, VP9 frames, raw AAC, Opus, MP3 as received).
  *
  * mkv (Matroska, defaults). Time base 1/1000. Shift: make_non_negative on
  * the first packet's pts (nothing for pts >= 0). pts compared (identity plus
@@ -81,6 +92,20 @@
  * dts >= 0; flvenc refuses, with EINVAL, any later packet whose dts is below
  * the first packet's). No durations in FLV: not compared. Key flags and
  * payloads (the FLV demuxer's packets again) compared.
+ *
+ * What the recorder must handle (found on the way, with the C program):
+ * avcodec_parameters_copy of the FLV demuxer's parameters leaves codec_tag
+ * set (FLV's ids: reset it to 0) and, without avformat_find_stream_info,
+ * width/height 0: mp4, mkv and flv refuse the header ("dimensions not set")
+ * until they come from the addon's stream probe; for VP9 the pixel format is
+ * unset too, so mp4 and flv write an empty vpcC ("Unsupported pixel format
+ * (-1)") and an FLV so written reads back with the Opus stream first. AV1
+ * and VP9 cannot go to mpegts. The mp4 timing above (fragment starts moved
+ * by the packets' durations; pts lost where the guess overshoots, as with
+ * the AV1 fixture) unless durations are the dts steps or the writer
+ * interleaves. flvenc refuses a packet whose dts is below the first
+ * packet's. libavformat fills in a missing audio duration from the codec's
+ * frame size where it knows it (not for Opus) before the muxer sees it.
  */
 import { readFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
@@ -131,6 +156,20 @@ export interface CompareRecordingOptions {
    * ffmpeg CLI muxes). Matters for mp4, whose fragments depend on it.
    */
   writeOrder?: WriteOrder;
+  /**
+   * mp4: whether the muxer has an interleaving queue movenc can peek at for
+   * each track's next packet when it cuts a fragment (default: writeOrder
+   * === 'dts'; false for the segment muxer's inner muxers, fed by
+   * av_write_frame in dts order).
+   */
+  muxerQueue?: boolean;
+  /**
+   * mp4: accept movenc's placement of a fragment's first sample where the
+   * previous sample's duration ends, when that is not its own timestamp
+   * (default false: reported as a mismatch, since the file's timestamps then
+   * differ from the received ones). The placement itself is always checked.
+   */
+  allowFragmentShift?: boolean;
 }
 
 /** A packet of the recorded file as ffprobe reports it (output time base), payload kept for the mpegts rule. */
@@ -535,6 +574,36 @@ interface Expected {
 }
 
 /**
+ * The order the muxer gets the packets in (indexes into `packets`): as
+ * received (av_write_frame), or interleaved by dts in the output time bases,
+ * ties to the lower output stream (av_interleaved_write_frame's
+ * interleave_compare_dts, as the ffmpeg CLI writes).
+ */
+function writeOrderOf(
+  packets: readonly ReceivedPacket[],
+  outIndex: Map<number, number>,
+  timeBases: Map<number, [number, number]>,
+  writeOrder: WriteOrder,
+): number[] {
+  const order = packets.map((_, i) => i);
+  if (writeOrder === 'received') return order;
+  const key = (p: ReceivedPacket): [bigint, bigint] => {
+    const tb = timeBases.get(outIndex.get(p.streamIndex)!)!;
+    const d = tsOf(p.dts);
+    return [BigInt(d === null ? 0 : rescaleQ(d, MS, tb)) * BigInt(tb[0]), BigInt(tb[1])];
+  };
+  return order.sort((a, b) => {
+    const [an, ad] = key(packets[a]!);
+    const [bn, bd] = key(packets[b]!);
+    const c = an * bd - bn * ad;
+    if (c !== 0n) return c < 0n ? -1 : 1;
+    const sa = outIndex.get(packets[a]!.streamIndex)!;
+    const sb = outIndex.get(packets[b]!.streamIndex)!;
+    return sa !== sb ? sa - sb : a - b;
+  });
+}
+
+/**
  * The packets the rule predicts for one file, per output stream, in the
  * output time base. `packets` are the received packets written to the file,
  * in the order received.
@@ -546,32 +615,15 @@ function expectedPackets(
   streams: Map<number, ReceivedStream>,
   timeBases: Map<number, [number, number]>,
   writeOrder: WriteOrder,
-): { packets: Expected[]; fragments?: Map<number, number[]> } {
+  muxerQueue: boolean,
+): { packets: Expected[]; fragments?: Map<number, number[]>; moved?: string[] } {
   const tbOf = (p: ReceivedPacket): [number, number] => timeBases.get(outIndex.get(p.streamIndex)!)!;
   const r = (v: number | null | undefined, tb: [number, number]): number | null => {
     const t = tsOf(v);
     return t === null ? null : rescaleQ(t, MS, tb);
   };
 
-  // The order the muxer gets them in: as received (av_write_frame), or
-  // interleaved by dts in the output time bases, ties to the lower stream
-  // (av_interleaved_write_frame, as the ffmpeg CLI writes).
-  let order = packets.map((p, i) => ({ p, i }));
-  if (writeOrder === 'dts') {
-    const key = (x: { p: ReceivedPacket }): [bigint, bigint] => {
-      const tb = tbOf(x.p);
-      return [BigInt(r(x.p.dts, tb) ?? 0) * BigInt(tb[0]), BigInt(tb[1])];
-    };
-    order = [...order].sort((a, b) => {
-      const [an, ad] = key(a);
-      const [bn, bd] = key(b);
-      const c = an * bd - bn * ad;
-      if (c !== 0n) return c < 0n ? -1 : 1;
-      const sa = outIndex.get(a.p.streamIndex)!;
-      const sb = outIndex.get(b.p.streamIndex)!;
-      return sa !== sb ? sa - sb : a.i - b.i;
-    });
-  }
+  const order = writeOrderOf(packets, outIndex, timeBases, writeOrder).map((i) => ({ p: packets[i]!, i }));
 
   // avoid_negative_ts, decided on the first packet written that has the timestamp in question.
   const usePts = format === 'mkv';
@@ -609,7 +661,24 @@ function expectedPackets(
     timing.push({ track: o, tb, video: p.type === 'video', key: p.keyframe, duration: d ? rescaleQ(d, MS, tb) : 0 });
   }
   if (format !== 'mp4') return { packets: exp };
-  const fragments = movencTiming(order.map((x) => x.i), exp, timing, writeOrder === 'dts');
+  // Where each sample belongs: its own timestamps, each track starting at dts 0.
+  const seenTrack = new Set<number>();
+  const ideal = exp.map((e) => {
+    if (seenTrack.has(e.streamIndex) || e.dts === null) return { dts: e.dts, pts: e.pts };
+    seenTrack.add(e.streamIndex);
+    return { dts: 0, pts: e.pts === null ? null : e.pts - e.dts };
+  });
+  const fragments = movencTiming(order.map((x) => x.i), exp, timing, muxerQueue);
+  const moved: string[] = [];
+  const count = new Map<number, number>();
+  exp.forEach((e, i) => {
+    const k = count.get(e.streamIndex) ?? 0;
+    count.set(e.streamIndex, k + 1);
+    if (e.dts !== ideal[i]!.dts || e.pts !== ideal[i]!.pts) {
+      moved.push(`stream #${e.streamIndex} packet #${k}: pts ${e.pts} dts ${e.dts} instead of pts ${ideal[i]!.pts} dts ${ideal[i]!.dts}`);
+    }
+  });
+  return { packets: exp, fragments, moved };
   return { packets: exp, fragments };
 }
 
@@ -752,7 +821,12 @@ function compareProbed(
   }
   if (problems.length) return problems;
 
-  const { packets: expected, fragments } = expectedPackets(format, received, outIndex, streams, timeBases, opts.writeOrder ?? 'received');
+  const { packets: expected, fragments, moved } = expectedPackets(format, received, outIndex, streams, timeBases, opts.writeOrder ?? 'received', opts.muxerQueue ?? opts.writeOrder === 'dts');
+  if (moved?.length && !opts.allowFragmentShift) {
+    problems.push(`${at}mp4: movenc moved ${moved.length} fragment-first sample(s) off their timestamps, because the ` +
+      `previous sample's duration did not end where they start (set AVPacket.duration to the next dts of the stream, in ` +
+      `the output time base, or pass allowFragmentShift): ${moved.slice(0, opts.maxDiffs ?? 5).join('; ')}`);
+  }
   if (fragments && probed.fragments) {
     for (const [o, want] of fragments) {
       const got = probed.fragments.get(o) ?? [];
@@ -822,11 +896,14 @@ export async function compareRecording(
 }
 
 /**
- * A segmented recording: every segment starts (for each video stream) with
- * a key frame, the segments in order hold every received packet exactly
- * once and in the order received (segment k is a contiguous run of the
- * received packets), and each segment, on its own, follows the container's
- * rule (a new muxer per segment: for mp4 each segment starts again at 0).
+ * A segmented recording (`files` in order, each written by a muxer of its
+ * own): each segment's video streams start with a key frame; the segments
+ * together hold every received packet exactly once, segment k holding the
+ * next run of packets in the order they were written (opts.writeOrder:
+ * received, or dts for an interleaving writer such as the CLI's segment
+ * muxer); and each segment on its own follows the container's rule for its
+ * share of the packets (a new muxer per segment: an mp4 segment starts at 0
+ * again, see the rule).
  */
 export async function compareSegments(
   files: readonly string[],
@@ -837,46 +914,58 @@ export async function compareSegments(
 ): Promise<string[]> {
   const problems: string[] = [];
   const outIndex = outputIndexes(streams);
-  // Per received stream, the positions (in `received`) of its packets.
-  const positions = new Map<number, number[]>();
-  received.forEach((p, i) => {
-    const list = positions.get(p.streamIndex) ?? [];
+  const ffprobe = opts.ffprobe ?? FFPROBE9;
+  const probed = await Promise.all(files.map((f) => probeRecording(f, format, ffprobe)));
+  // The order the packets were written in, which is the order segments are cut in.
+  const timeBases = new Map<number, [number, number]>();
+  for (const st of streams) {
+    const o = outIndex.get(st.index)!;
+    const fromFile = probed.map((p) => p.streams.find((x) => x.index === o)).find((x) => x)?.timeBase;
+    const tb = expectedTimeBase(format, st) ?? fromFile;
+    if (tb) timeBases.set(o, tb);
+  }
+  if (timeBases.size !== streams.length) return ['no time base for every stream: no segment has them all'];
+  const order = writeOrderOf(received, outIndex, timeBases, opts.writeOrder ?? 'received');
+  const rank = new Map(order.map((i, k) => [i, k]));
+  // Per received stream, its packets (indexes into `received`) in write order.
+  const queues = new Map<number, number[]>();
+  for (const i of order) {
+    const list = queues.get(received[i]!.streamIndex) ?? [];
     list.push(i);
-    positions.set(p.streamIndex, list);
-  });
+    queues.set(received[i]!.streamIndex, list);
+  }
   const used = new Map<number, number>();
-  let next = 0; // first received packet not yet in a segment
+  let next = 0; // write-order position of the first packet not yet in a segment
   for (const [k, file] of files.entries()) {
     const label = `segment ${k} (${file.split('/').pop()})`;
-    const probed = await probeRecording(file, format, opts.ffprobe ?? FFPROBE9);
-    if (probed.packets.length === 0) {
+    const seg = probed[k]!;
+    if (seg.packets.length === 0) {
       problems.push(`${label}: no packets`);
       continue;
     }
     // This segment's share of each stream: as many packets as it holds, the next ones.
     const mine: number[] = [];
-    for (const s of streams) {
-      const o = outIndex.get(s.index)!;
-      const n = probed.packets.filter((p) => p.streamIndex === o).length;
-      const from = used.get(s.index) ?? 0;
-      const all = positions.get(s.index) ?? [];
+    for (const st of streams) {
+      const o = outIndex.get(st.index)!;
+      const n = seg.packets.filter((p) => p.streamIndex === o).length;
+      const from = used.get(st.index) ?? 0;
+      const all = queues.get(st.index) ?? [];
       if (from + n > all.length) problems.push(`${label}: stream #${o} holds ${n} packets, only ${all.length - from} received packets are left`);
       mine.push(...all.slice(from, from + n));
-      used.set(s.index, from + n);
-      if (s.type === 'video') {
-        const firstVideo = probed.packets.find((p) => p.streamIndex === o);
+      used.set(st.index, from + n);
+      if (st.type === 'video') {
+        const firstVideo = seg.packets.find((p) => p.streamIndex === o);
         if (firstVideo && !firstVideo.keyframe) problems.push(`${label}: video stream #${o} does not start with a key frame`);
       }
     }
-    mine.sort((a, b) => a - b);
-    const contiguous = mine.every((v, i) => v === next + i);
-    if (!contiguous) {
-      const gap = mine.findIndex((v, i) => v !== next + i);
-      problems.push(`${label}: not the next ${mine.length} received packets in order: received packet ${next + gap} ` +
-        `should come next, the segment's ${gap}th packet is received packet ${mine[gap]}`);
+    const ranks = mine.map((i) => rank.get(i)!).sort((a, b) => a - b);
+    const gap = ranks.findIndex((v, i) => v !== next + i);
+    if (gap >= 0) {
+      problems.push(`${label}: not the next ${ranks.length} packets in the order written: packet ${next + gap} of that order ` +
+        `(received packet ${order[next + gap]}) should come next, the segment has packet ${ranks[gap]} (received packet ${order[ranks[gap]!]})`);
     }
     next += mine.length;
-    problems.push(...compareProbed(probed, format, mine.map((i) => received[i]!), streams, opts, label));
+    problems.push(...compareProbed(seg, format, mine.sort((a, b) => a - b).map((i) => received[i]!), streams, opts, label));
   }
   if (next < received.length) problems.push(`the segments hold ${next} packets, ${received.length} were received (the last ${received.length - next} are missing)`);
   return problems;
