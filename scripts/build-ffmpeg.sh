@@ -78,7 +78,8 @@ case $variant in
     # mpegts muxers and the mpegts demuxer make and probe the reference
     # remuxes the recording tests compare with (test/helpers/recorded.ts);
     # those muxers select the bitstream filters they insert themselves
-    # (h264/hevc_mp4toannexb, vp9_superframe, the adts muxer). The flv muxer adds
+    # (h264/hevc_mp4toannexb, vp9_superframe, the adts muxer); the segment
+    # muxer makes the segmented ones. The flv muxer adds
     # aac_adtstoasc or extract_extradata when a stream needs it. One
     # decoder: the flv muxer writes VP9's vpcC from the pixel format, which
     # only decoding the first frame tells; without it the sequence header is
