@@ -4,7 +4,7 @@
  * what `ffprobe -show_packets` (the ffmpeg 9.0.2 CLI, unpatched) reports for
  * the file the recorder wrote, per container. The recorder as specified:
  * output streams in the input's order, each with the input's
- * AVCodecParameters (codec_tag reset to 0) and time_base 1/1000 before
+ * AVCodecParameters and time_base 1/1000 before
  * avformat_write_header; every packet, in the order received, rescaled with
  * av_packet_rescale_ts(1/1000 -> the stream's time base after the header)
  * and written with av_write_frame; avoid_negative_ts left at its default.
@@ -94,16 +94,17 @@
  * payloads (the FLV demuxer's packets again) compared.
  *
  * What the recorder must handle (found on the way, with the C program):
- * avcodec_parameters_copy of the FLV demuxer's parameters leaves codec_tag
- * set (FLV's ids: reset it to 0) and, without avformat_find_stream_info,
- * width/height 0: mp4, mkv and flv refuse the header ("dimensions not set")
- * until they come from the addon's stream probe; for VP9 the pixel format is
- * unset too, so mp4 and flv write an empty vpcC ("Unsupported pixel format
- * (-1)") and an FLV so written reads back with the Opus stream first. AV1
- * and VP9 cannot go to mpegts. The mp4 timing above (fragment starts moved
- * by the packets' durations; pts lost where the guess overshoots, as with
- * the AV1 fixture) unless durations are the dts steps or the writer
- * interleaves. flvenc refuses a packet whose dts is below the first
+ * without avformat_find_stream_info the FLV demuxer's parameters have
+ * width/height 0, and mp4, mkv and flv refuse the header ("dimensions not
+ * set") until they come from the addon's stream probe (the codec_tag it
+ * leaves is accepted by all four muxers); for VP9 the pixel format is unset
+ * too, so mp4 and flv write an empty vpcC ("Unsupported pixel format (-1)")
+ * and an FLV so written reads back with the Opus stream first. AV1 and VP9
+ * cannot go to mpegts. mp4 moves fragment starts (above; and loses their pts
+ * offset where movenc's guess overshoots, as with the AV1 fixture) unless
+ * the durations written are the dts steps in the output time base, or the
+ * packets go through av_interleaved_write_frame: both checked exact on
+ * every fixture. flvenc refuses a packet whose dts is below the first
  * packet's. libavformat fills in a missing audio duration from the codec's
  * frame size where it knows it (not for Opus) before the muxer sees it.
  */
