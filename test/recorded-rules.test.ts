@@ -14,6 +14,11 @@
 //     mpegtsenc adds twice to every timestamp; the recorder leaves it unset;
 //   - mp4: `-movflags frag_keyframe+empty_moov+default_base_moof
 //     -frag_duration 1000000`, as the recorder;
+//   - order: the CLI writes with av_interleaved_write_frame, so packets reach
+//     the muxer in dts order (writeOrder 'dts'), and movenc peeks at the
+//     queue for each track's next packet when it cuts a fragment (its
+//     fragment starts are exact, where the recorder's av_write_frame makes
+//     movenc rely on the packets' durations);
 //   - durations: fftools fills some in before muxing (video from the frame
 //     rate) where the FLV demuxer has none; mp4 writes them (the last sample
 //     of each fragment), so the received durations here are the ones the
@@ -26,12 +31,17 @@
 //     frame duration it knows (MP3: 1152 samples) with av_rescale_delta
 //     (sample-accurate ticks), where the recorder rescales each timestamp on
 //     its own (av_packet_rescale_ts); AAC and Opus have no known frame
-//     duration in this CLI, so plain rescaling there too. (Checked with a C
-//     program doing what the recorder does: the rule holds for MP3 too.)
+//     duration in this CLI, so plain rescaling there too.
+//   (A throwaway C program doing exactly what the recorder does, against the
+//   lib build, recorded every fixture to the four formats: the rule held for
+//   all of them, MP3 included, mp4 with allowFragmentShift; AV1/VP9 to
+//   mpegts and VP9 to flv, without a pixel format, were reported.)
 //   - multitrack: the CLI's flv demuxer gives the Enhanced RTMP AAC track
 //     no sample rate (no AAC decoder, no patch 0004), so no muxer takes it;
 //     the recording is remuxed from the fixture itself (multitrack.mkv),
-//     whose packets the CLI sends unchanged (the same remux the FLV came from).
+//     whose packets the CLI sends unchanged (the same remux the FLV came from);
+//     to mkv with -avoid_negative_ts make_non_negative (see recording()).
+// Segments: the CLI's segment muxer, see 'segments' below.
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
