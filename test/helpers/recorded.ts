@@ -107,6 +107,9 @@
  * every fixture. flvenc refuses a packet whose dts is below the first
  * packet's. libavformat fills in a missing audio duration from the codec's
  * frame size where it knows it (not for Opus) before the muxer sees it.
+ * Segments: cutting at any video key frame of a multitrack publish (two
+ * H.264 tracks, B-frames in one) leaves the other track's segment starting
+ * on a non-key packet that arrived after the cut; compareSegments reports it.
  */
 import { readFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
