@@ -305,7 +305,10 @@ async function probeRecording(file: string, format: RecordFormat, ffprobe: strin
     streamIndex: p.stream_index,
     type: toPacketType(p.codec_type),
     pts: p.pts ?? null,
-    dts: p.dts ?? null,
+    // A PES header with a PTS and no DTS means DTS = PTS (ISO/IEC 13818-1, 2.4.3.7): mpegtsenc writes it so when
+    // they are equal, and libavformat's demuxer leaves the DTS unset on the first such packet of a stream with
+    // B-frames (a publisher whose first frame has PTS = DTS = 0: GStreamer's flvmux).
+    dts: p.dts ?? (format === 'mpegts' ? p.pts ?? null : null),
     duration: p.duration ?? null,
     keyframe: (p.flags ?? '').includes('K'),
     size: Number(p.size),
