@@ -724,6 +724,25 @@ function readVersion(): string {
   }
 }
 
+/**
+ * SIGINT/SIGTERM: the first one stops cleanly (control.stop, once run() listens;
+ * before that there is nothing to finish: exit at once); a second one exits at
+ * once with 128 + its number (130 for Ctrl-C).
+ */
+export function signalHandler(control: RunControl, exit: (code: number) => void): (signal: NodeJS.Signals) => void {
+  const numbers: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGTERM: 15 };
+  let stopping = false;
+  return (signal) => {
+    const code = 128 + (numbers[signal] ?? 0);
+    if (stopping || control.stop === undefined) {
+      exit(code);
+      return;
+    }
+    stopping = true;
+    control.stop(signal);
+  };
+}
+
 /** The command: parses argv, runs, exits. SIGINT/SIGTERM stop cleanly; a second one exits at once (128 + signal number). */
 export async function main(argv: readonly string[]): Promise<void> {
   let parsed: ParsedArgs;
@@ -743,18 +762,9 @@ export async function main(argv: readonly string[]): Promise<void> {
     process.stdout.write(`${readVersion()}\n`);
     return;
   }
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
-  let stopRequested = false;
   const control: RunControl = {};
-  const numbers: Record<string, number> = { SIGINT: 2, SIGTERM: 15 };
-  for (const sig of signals) {
-    process.on(sig, () => {
-      if (stopRequested) process.exit(128 + (numbers[sig] ?? 0));
-      stopRequested = true;
-      if (control.stop !== undefined) control.stop(sig);
-      else process.exit(128 + (numbers[sig] ?? 0)); // not listening yet
-    });
-  }
+  const onSignal = signalHandler(control, (code) => process.exit(code));
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, onSignal);
   // A reader that went away (`rtmp-ingest --json | head`): stop quietly.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(0);
@@ -764,4 +774,5 @@ export async function main(argv: readonly string[]): Promise<void> {
   process.exit(code);
 }
 
-if (require.main === module) void main(process.argv.slice(2));
+// Run when executed (bin), not when imported (tests import the parts; ESM has no `require`).
+if (typeof require !== 'undefined' && require.main === module) void main(process.argv.slice(2));
