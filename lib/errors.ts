@@ -25,6 +25,8 @@ export const ErrorCode = {
   AUTHORIZE_FAILED: 'ERR_AUTHORIZE_FAILED',
   /** A second async iterator was requested while one is active on the same session. */
   ITERATOR_ACTIVE: 'ERR_ITERATOR_ACTIVE',
+  /** record() or relay() on a session that has ended. */
+  SESSION_ENDED: 'ERR_SESSION_ENDED',
   /** The native addon could not be loaded. */
   ADDON_LOAD_FAILED: 'ERR_ADDON_LOAD_FAILED',
   /** The native addon reported something it should not have (a contract violation). */

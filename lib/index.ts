@@ -13,6 +13,8 @@ export type { AddressInfo, ConnectionEvent, IngestEvents, RejectReason, Rejected
 export { IngestSession } from './session';
 export type { EndReason, MediaType, Packet, SessionEndEvent, SessionEvents, SessionStats, StreamInfo, StreamStats } from './session';
 export type { AuthorizeRequest, RtmpIngestOptions } from './options';
+export { Recorder, Relay, SINK_DEFAULTS } from './sinks';
+export type { RecordFormat, RecordOptions, RecorderEvents, RecorderStats, RelayEvents, RelayOptions, RelayStats, SegmentInfo } from './sinks';
 export { DEFAULTS } from './options';
 export { ErrorCode, IngestError, InvalidArgumentError } from './errors';
 export type { ErrorCodeValue } from './errors';

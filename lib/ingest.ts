@@ -13,6 +13,8 @@ import { PACKET_GROUP_FIELDS, PACKET_META_FIELDS, PacketMeta } from './native';
 import type { NativeBinding, NativeEvent, NativePacketBatch, NativeServer, NativeServerOptions } from './native';
 import { parseListenUrl, resolveOptions, type AuthorizeRequest, type ResolvedOptions, type RtmpIngestOptions } from './options';
 import { IngestSession, sessionControl, type SessionHost } from './session';
+import { expandNames, Recorder, Relay, type ResolvedRecordOptions, type SinkHost } from './sinks';
+import { randomUUID } from 'node:crypto';
 import { parsePublishedName, RouteFilter, routeOf, SessionTable, type ConnectionEntry } from './session-table';
 
 export type RejectReason =
@@ -63,6 +65,9 @@ export interface IngestEvents {
 
 type State = 'idle' | 'listening' | 'closing' | 'closed';
 
+/** How long close() waits for recorders to finish their files before it closes the server anyway (which still finishes them, without their last events). */
+const SINK_CLOSE_TIMEOUT_MS = 10_000;
+
 interface PendingAuthorization {
   settled: boolean;
   timer: NodeJS.Timeout | undefined;
@@ -112,6 +117,14 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
   #resolveClose: (() => void) | undefined;
 
   readonly #pendingAuth = new Set<PendingAuthorization>();
+  /** Every sink that has not ended, by the addon's id. */
+  readonly #sinks = new Map<number, Recorder | Relay>();
+  readonly #sinkHost: SinkHost = {
+    stop: (sink) => this.#callNative('stopSink', (n) => n.stopSink(sink)),
+    stats: (sink) => this.#callNative('sinkStats', (n) => n.sinkStats(sink)),
+  };
+  /** close() waits for the sinks to finish their files: called once the last has ended. */
+  #afterSinks: (() => void) | undefined;
   readonly #iterators = new Set<AsyncQueue<IngestSession>>();
   #heldSessions: IngestSession[] = [];
 
@@ -329,7 +342,58 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
       isClosing: () => this.#state === 'closing' || this.#state === 'closed',
       disconnect: () => this.#disconnect(connection),
       isMuted: () => this.#muted,
+      deliverPackets: (deliver) => this.#callNative('deliverPackets', (n) => n.deliverPackets(connection, deliver)),
+      record: (options, sessionId) => {
+        const entry = this.#table.get(connection);
+        return this.#state === 'listening' && entry !== undefined ? this.#addRecorder(entry, options, sessionId) : undefined;
+      },
+      relay: (url, maxBufferMs) => (this.#state === 'listening' ? this.#addRelay(connection, url, maxBufferMs) : undefined),
     };
+  }
+
+  /** A native call that must not throw into the caller (see #nativeCallFailed); undefined when there is no server. */
+  #callNative<T>(method: string, call: (native: NativeServer) => T): T | undefined {
+    const native = this.#native;
+    if (native === undefined) return undefined;
+    try {
+      return call(native);
+    } catch (err) {
+      this.#nativeCallFailed(method, err);
+      return undefined;
+    }
+  }
+
+  #addRecorder(entry: ConnectionEntry, options: ResolvedRecordOptions, sessionId: string): Recorder | undefined {
+    const names = { app: entry.request?.app ?? '', streamKey: entry.request?.streamKey ?? '', sessionId };
+    const path = expandNames(options.path, names);
+    const id = this.#callNative('record', (n) => n.record(entry.id, { ...options, path })) ?? 0;
+    if (id === 0) return undefined;
+    const recorder = new Recorder(this.#sinkHost, id);
+    this.#sinks.set(id, recorder);
+    return recorder;
+  }
+
+  #addRelay(connection: number, url: string, maxBufferMs: number): Relay | undefined {
+    const id = this.#callNative('relay', (n) => n.relay(connection, { url, maxBufferMs, ioOptions: {} })) ?? 0;
+    if (id === 0) return undefined;
+    const relay = new Relay(this.#sinkHost, id, url);
+    this.#sinks.set(id, relay);
+    return relay;
+  }
+
+  /** The sinks of the ingest's options, added before the publisher is let in so that they get every packet. */
+  #addConfiguredSinks(entry: ConnectionEntry, sessionId: string): (Recorder | Relay)[] {
+    const sinks: (Recorder | Relay)[] = [];
+    const record = this.#options.record;
+    if (record !== undefined) {
+      const recorder = this.#addRecorder(entry, record, sessionId);
+      if (recorder !== undefined) sinks.push(recorder);
+    }
+    for (const target of this.#options.relay) {
+      const relay = this.#addRelay(entry.id, target.url, target.maxBufferMs);
+      if (relay !== undefined) sinks.push(relay);
+    }
+    return sinks;
   }
 
 
@@ -343,8 +407,9 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
   /** The addon's callback. Never throws back into it (see dispatcher.ts). */
   #onNativeEvents(from: NativeServer, events: NativeEvent[]): void {
     try {
-      // Events of a server that is no longer ours (closed, or a failed listen()).
-      if (from !== this.#native || this.#state !== 'listening') return;
+      // Events of a server that is no longer ours (closed, or a failed listen()). While closing, the sinks
+      // finish before the server closes: their events still come.
+      if (from !== this.#native || (this.#state !== 'listening' && this.#state !== 'closing')) return;
       for (const event of events) this.#dispatcher.push(this.#jobFor(event));
       this.#dispatcher.runNow();
     } catch (err) {
@@ -433,6 +498,14 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
             message: event.message.replace(/\r?\n$/, ''),
           });
         });
+      case 'sink':
+        return once(() => {
+          const sink = this.#sinks.get(event.sink);
+          if (sink === undefined) return;
+          if (event.what === 'ended') this.#sinks.delete(event.sink);
+          sink.handle(event);
+          if (this.#sinks.size === 0) this.#afterSinks?.();
+        });
       case 'stopped':
         return once(() => {
           if (!active()) return;
@@ -483,6 +556,8 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
       }
       this.#table.hold(entry, route);
       entry.request = request;
+      entry.sessionId = randomUUID();
+      entry.sinks = this.#addConfiguredSinks(entry, entry.sessionId);
       this.#verdict(id, true);
     };
 
@@ -561,7 +636,10 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
       streams,
       metadata,
       host: this.#hostFor(entry.id),
+      ...(entry.sessionId !== undefined ? { id: entry.sessionId } : {}),
+      sinks: entry.sinks ?? [],
     });
+    entry.sinks = undefined;
     this.#table.startSession(entry, session);
     if (this.#iterators.size > 0) {
       for (const q of this.#iterators) q.push(session);
@@ -587,6 +665,23 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
     }
     this.#pendingAuth.clear();
 
+    // Recorders write what they hold and finish their files, relays disconnect; their last events come
+    // before the server closes (bounded: a disk that hangs cannot hold close() forever).
+    if (this.#sinks.size > 0 && this.#native !== undefined) {
+      const timer = setTimeout(() => finish(), SINK_CLOSE_TIMEOUT_MS);
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.#afterSinks = undefined;
+        this.#finishClose();
+      };
+      this.#afterSinks = finish;
+      for (const id of this.#sinks.keys()) this.#sinkHost.stop(id);
+      return;
+    }
+    this.#finishClose();
+  }
+
+  #finishClose(): void {
     const native = this.#native;
     this.#native = undefined;
     this.#address = null;
@@ -604,6 +699,8 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
         const sessions: IngestSession[] = [];
         for (const entry of this.#table.entries()) if (entry.session !== undefined) sessions.push(entry.session);
         this.#table.clear();
+        for (const sink of this.#sinks.values()) sink.abandon();
+        this.#sinks.clear();
         // One job each, in start order: a throwing 'end' handler does not keep the others from ending.
         for (const s of sessions.reverse()) this.#dispatcher.pushNext(once(() => s.ended || sessionControl(s).end('closed')));
       }),

@@ -97,7 +97,49 @@ export type NativeEvent =
   /** An FFmpeg log line from one of this server's threads, already filtered by logLevel. */
   | { type: 'log'; connection: number; level: number; message: string }
   /** The server stopped by itself (a fatal accept error). */
-  | { type: 'stopped'; connection: number; error?: NativeError };
+  | { type: 'stopped'; connection: number; error?: NativeError }
+  | NativeSinkEvent;
+
+/** A sink's counters: a recorder's or a relay's (packets = written or sent). */
+export interface NativeSinkStats {
+  packets: number;
+  bytes: number;
+  segments: number;
+  droppedPackets: number;
+  timestampFixups: number;
+  reconnects: number;
+}
+
+/**
+ * What a sink (a recorder or a relay of a connection's session) reports. Its last event is 'ended', with its
+ * final stats (and a recorder's last segment in path/durationMs/bytes); it may come after its connection's 'closed'.
+ */
+export interface NativeSinkEvent {
+  type: 'sink';
+  connection: number;
+  sink: number;
+  what: 'segment' | 'error' | 'dropped' | 'connected' | 'disconnected' | 'ended';
+  path?: string; // 'segment', 'ended', 'error' (the file)
+  durationMs: number; // 'segment', 'ended'
+  bytes: number; // 'segment', 'ended': the file's size
+  count: number; // 'dropped': packets
+  stats?: NativeSinkStats; // 'ended'
+  error?: NativeError; // 'error', 'disconnected'
+}
+
+/** A recorder as the addon takes it: lib/sinks.ts resolves every field. */
+export interface NativeRecordOptions {
+  path: string; // the pattern with {app} {streamKey} {sessionId} already put in; strftime fields expanded per file
+  format: 'mp4' | 'mkv' | 'mpegts' | 'flv';
+  segmentMs: number; // 0: one file
+  maxBufferMs: number;
+}
+
+export interface NativeRelayOptions {
+  url: string;
+  maxBufferMs: number;
+  ioOptions: Record<string, string>; // AVOptions for avio_open2 (TLS: ca_file, tls_verify, ...)
+}
 
 /** Every field is required: lib/options.ts defines the defaults, the addon has none. */
 export interface NativeServerOptions {
@@ -126,7 +168,17 @@ export interface NativeServer {
   release(connection: number, bytes: number): void;
   /** Ends the connection's session with reason 'closed'. */
   disconnect(connection: number): void;
-  /** Stops accepting, closes every socket, joins every thread. Idempotent; no event is delivered after it returns. */
+  /** Whether the connection's packets go to JS (default true); off, only its sinks get them. */
+  deliverPackets(connection: number, deliver: boolean): void;
+  /** Adds a recorder to the connection's session: its sink id, 0 when the connection is gone. Added before authorize(), it gets every packet; later, it starts at the GOP in progress. */
+  record(connection: number, options: NativeRecordOptions): number;
+  /** Adds a relay, like record(). */
+  relay(connection: number, options: NativeRelayOptions): number;
+  /** A recorder writes what it holds and finishes its file; a relay disconnects at once. Its 'ended' follows. */
+  stopSink(sink: number): void;
+  /** undefined once the sink has ended (its 'ended' event carried the final stats). */
+  sinkStats(sink: number): NativeSinkStats | undefined;
+  /** Stops accepting, closes every socket, joins every thread (recorders finish their files). Idempotent; no event is delivered after it returns. */
   close(): void;
   ref(): void;
   unref(): void;

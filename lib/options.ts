@@ -5,6 +5,7 @@
 
 import { ErrorCode, IngestError, invalidArgType, invalidArgValue } from './errors';
 import { isLogLevel, LOG_LEVEL_NAMES, logLevelToNumber, type LogLevel } from './log';
+import { resolveRecordOptions, resolveRelayOptions, type RecordOptions, type RelayOptions, type ResolvedRecordOptions } from './sinks';
 
 /** What `authorize` is asked about. */
 export interface AuthorizeRequest {
@@ -56,6 +57,10 @@ export interface RtmpIngestOptions {
   signal?: AbortSignal;
   /** How long after the first media packet to wait for the other announced streams before 'session'. Default 200. */
   probeMs?: number;
+  /** Record every session from its first packet (as session.record() would, but attached before any packet is read). */
+  record?: RecordOptions;
+  /** Relay every session from its first packet to each of these URLs (rtmp:// or rtmps://). */
+  relay?: (string | URL | ({ url: string | URL } & RelayOptions))[];
 }
 
 export interface ResolvedOptions {
@@ -75,6 +80,8 @@ export interface ResolvedOptions {
   logLevelNumber: number;
   signal: AbortSignal | undefined;
   probeMs: number;
+  record: ResolvedRecordOptions | undefined;
+  relay: { url: string; maxBufferMs: number }[];
 }
 
 export const DEFAULTS = Object.freeze({
@@ -180,6 +187,17 @@ export function resolveOptions(options: unknown, stackFrom: Function): ResolvedO
     signal = o.signal;
   }
 
+  const record = o.record === undefined ? undefined : resolveRecordOptions(o.record, 'options.record', stackFrom);
+  const relay: ResolvedOptions['relay'] = [];
+  if (o.relay !== undefined) {
+    if (!Array.isArray(o.relay)) throw invalidArgType('options.relay', 'an array of URLs', o.relay, stackFrom);
+    for (const target of o.relay as unknown[]) {
+      const withOptions = typeof target === 'object' && target !== null && !(target instanceof URL);
+      const url = withOptions ? (target as { url?: unknown }).url : target;
+      relay.push(resolveRelayOptions(url, withOptions ? target : undefined, stackFrom));
+    }
+  }
+
   return {
     url,
     keepAlive,
@@ -197,6 +215,8 @@ export function resolveOptions(options: unknown, stackFrom: Function): ResolvedO
     logLevelNumber: logLevelToNumber(logLevel),
     signal,
     probeMs,
+    record,
+    relay,
   };
 }
 

@@ -5,6 +5,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AuthorizeRequest } from './options';
 import type { IngestSession } from './session';
+import type { Recorder, Relay } from './sinks';
 
 /** A publisher's app and key as it named them, split from their query strings. */
 export interface PublishedName {
@@ -66,6 +67,10 @@ export interface ConnectionEntry {
   /** The app/key it holds (see SessionTable.holderOf). */
   route?: string;
   session?: IngestSession;
+  /** The session's id, chosen when the publisher is admitted (recording paths use it before the session starts). */
+  sessionId?: string;
+  /** Sinks the ingest's options added when the publisher was admitted; the session takes them over. */
+  sinks?: (Recorder | Relay)[];
   /** A newer publisher of its app/key took over (onDuplicateKey 'replace'): its session ends 'replaced'. */
   replaced?: boolean;
 }

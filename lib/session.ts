@@ -27,6 +27,7 @@ import { AsyncQueue, Deque } from './async-queue';
 import type { Dispatcher, Job } from './dispatcher';
 import { ErrorCode, IngestError } from './errors';
 import { PACKET_META_FIELDS, PacketMeta, type NativePacketBatch, type NativeStreamInfo } from './native';
+import { Recorder, resolveRecordOptions, resolveRelayOptions, type RecordOptions, type Relay, type RelayOptions, type ResolvedRecordOptions } from './sinks';
 
 export type MediaType = NativeStreamInfo['type'];
 
@@ -106,6 +107,11 @@ export interface SessionHost {
   disconnect(): void;
   /** The ingest emitted 'close': no more events. */
   isMuted(): boolean;
+  /** Whether the addon sends this session's packets to JS (its sinks get them either way). */
+  deliverPackets(deliver: boolean): void;
+  /** Adds a sink to this session's connection; undefined when the connection is gone. */
+  record(options: ResolvedRecordOptions, sessionId: string): Recorder | undefined;
+  relay(url: string, maxBufferMs: number): Relay | undefined;
 }
 
 export interface SessionInit {
@@ -117,6 +123,10 @@ export interface SessionInit {
   streams: readonly NativeStreamInfo[];
   metadata: Record<string, string>;
   host: SessionHost;
+  /** Chosen when the publisher was admitted. */
+  id?: string;
+  /** Sinks added from the ingest's options before the session started. */
+  sinks?: readonly (Recorder | Relay)[];
 }
 
 /** The ingest's handle on a session's internals (not part of the public API). */
@@ -183,7 +193,7 @@ export function sessionControl(session: IngestSession): SessionControl {
 
 export class IngestSession extends EventEmitter<SessionEvents> implements AsyncIterable<Packet> {
   /** Unique id (a UUID). */
-  readonly id: string = randomUUID();
+  readonly id: string;
   readonly app: string;
   readonly streamKey: string;
   /** The parsed query the publisher sent after its key or app ('?token=...'); {} when none. */
@@ -210,6 +220,12 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
   #accountingClosed = false;
   #bufferedPackets = 0;
   #bufferedBytes = 0;
+
+  // sinks: while the session has one and no JS consumer, the addon sends its packets to the sinks only
+  readonly #recorders = new Set<Recorder>();
+  readonly #relays = new Set<Relay>();
+  #delivering = true;
+  #deliveryCheckQueued = false;
 
   // stats
   readonly #startedAt = Date.now();
@@ -240,6 +256,7 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
   /** Sessions are created by RtmpIngest; there is no use in constructing one. */
   constructor(init: SessionInit) {
     super({ captureRejections: false });
+    this.id = init.id ?? randomUUID();
     this.app = init.app;
     this.streamKey = init.streamKey;
     this.query = Object.freeze({ ...init.query });
@@ -249,8 +266,49 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
     this.#metadata = { ...init.metadata };
     for (const s of init.streams) this.#addSlot(s);
     (this as EventEmitter).on('newListener', (name: string | symbol) => {
-      if (name === 'packet') this.#scheduleHandover();
+      if (name === 'packet') {
+        this.#scheduleHandover();
+        this.#scheduleDeliveryCheck();
+      }
     });
+    (this as EventEmitter).on('removeListener', (name: string | symbol) => {
+      if (name === 'packet') this.#scheduleDeliveryCheck();
+    });
+    for (const sink of init.sinks ?? []) this.#adopt(sink);
+  }
+
+  /**
+   * Records the session with libavformat's muxers, off the JS thread. Started in a 'session' handler, the
+   * recording begins at the GOP in progress (at the first packet when the first GOP is still in progress);
+   * options.record of the ingest records from the first packet. A session whose packets only sinks take (no
+   * 'packet' listener, no iterator once the handlers that saw 'session' have returned) costs no trip
+   * through JS, and its `stats` stop counting; a consumer that attaches later gets packets from then on.
+   */
+  record(options: RecordOptions): Recorder {
+    const resolved = resolveRecordOptions(options, 'options', this.record);
+    const recorder = this.#ended ? undefined : this.#host.record(resolved, this.id);
+    if (recorder === undefined) throw this.#endedError(this.record);
+    this.#adopt(recorder);
+    return recorder;
+  }
+
+  /** Publishes the session to another RTMP server (rtmp:// or rtmps://), from the GOP in progress; see record(). */
+  relay(url: string | URL, options?: RelayOptions): Relay {
+    const resolved = resolveRelayOptions(url, options, this.relay);
+    const relay = this.#ended ? undefined : this.#host.relay(resolved.url, resolved.maxBufferMs);
+    if (relay === undefined) throw this.#endedError(this.relay);
+    this.#adopt(relay);
+    return relay;
+  }
+
+  /** The recorders that are still recording. */
+  get recorders(): readonly Recorder[] {
+    return [...this.#recorders];
+  }
+
+  /** The relays that are still running. */
+  get relays(): readonly Relay[] {
+    return [...this.#relays];
   }
 
   /** The streams known so far (more may appear: 'stream'). */
@@ -346,10 +404,12 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
           this.#discarding = true;
           this.#flushRelease();
           this.#scheduleHandover();
+          this.#scheduleDeliveryCheck();
         },
       },
     );
     this.#iterator = queue;
+    this.#scheduleDeliveryCheck();
     if (this.#ended && this.#backlog.length === 0) queue.end();
     else this.#scheduleHandover(); // it ends the queue after the backlog if the session has ended
     const iterator: AsyncIterableIterator<Packet> = {
@@ -363,6 +423,49 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
   }
 
   // ---- internals --------------------------------------------------------
+
+  #endedError(stackFrom: Function): IngestError {
+    const e = new IngestError(ErrorCode.SESSION_ENDED, 'The session has ended');
+    Error.captureStackTrace(e, stackFrom);
+    return e;
+  }
+
+  #adopt(sink: Recorder | Relay): void {
+    const set: Set<Recorder | Relay> = sink instanceof Recorder ? this.#recorders : this.#relays;
+    set.add(sink);
+    void sink.finished.then(() => {
+      set.delete(sink);
+      this.#scheduleDeliveryCheck();
+    });
+    this.#scheduleDeliveryCheck();
+  }
+
+  /** After the current synchronous code (a 'session' handler attaching its consumers), decide whether JS still needs the packets. */
+  #scheduleDeliveryCheck(): void {
+    if (this.#deliveryCheckQueued) return;
+    this.#deliveryCheckQueued = true;
+    queueMicrotask(() => {
+      this.#deliveryCheckQueued = false;
+      this.#checkDelivery();
+    });
+  }
+
+  #checkDelivery(): void {
+    if (this.#ended) return;
+    const consumer = this.listenerCount('packet') > 0 || this.#iterator !== undefined;
+    const wanted = consumer || (this.#recorders.size === 0 && this.#relays.size === 0);
+    if (wanted === this.#delivering) return;
+    this.#delivering = wanted;
+    this.#host.deliverPackets(wanted);
+    if (wanted) return;
+    // The sinks have every packet: what JS holds for a consumer that never came goes.
+    while (this.#backlog.length > 0) {
+      const entry = this.#backlog.shift()!;
+      entry.refs = 1;
+      this.#consume(entry);
+    }
+    this.#flushRelease();
+  }
 
   #addSlot(s: NativeStreamInfo): StreamInfo {
     const info = toStreamInfo(s);
@@ -473,7 +576,7 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
   #deliver(packet: Packet): void {
     const listening = this.listenerCount('packet') > 0;
     const iterator = this.#iterator;
-    if (this.#backlog.length > 0 || (!listening && iterator === undefined && !this.#discarding)) {
+    if (this.#backlog.length > 0 || (!listening && iterator === undefined && !this.#discarding && this.#delivering)) {
       this.#bufferedPackets++;
       this.#bufferedBytes += packet.size;
       this.#backlog.push({ packet, refs: 0 });

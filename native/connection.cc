@@ -154,6 +154,7 @@ void Connection::Run() {
   {
     ScopedLogRoute log_route(shared_->queue, options_.log_level, id_);
     Serve();
+    sinks_.End();
     if (address_counted_) shared_->addresses->Remove(peer_.address);
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -309,6 +310,8 @@ bool Connection::WaitForRoom() {
 }
 
 void Connection::PushPacket(PacketPtr packet, int64_t read_at_us) {
+  sinks_.Offer(packet.get());
+  if (!deliver_packets_.load(std::memory_order_relaxed)) return;
   {
     std::lock_guard<std::mutex> lock(mu_);
     outstanding_bytes_ += packet->size;
@@ -387,6 +390,7 @@ int Connection::StartSession(AVFormatContext* input, std::vector<StreamProbe>* p
   }
   session.metadata = ReadMetadata(input);
   input->event_flags &= ~AVFMT_EVENT_FLAG_METADATA_UPDATED;
+  sinks_.Begin(input, session.streams);
   shared_->queue->Push(std::move(session));
   for (auto& [packet, read_at_us] : held) PushPacket(std::move(packet), read_at_us);
   return read_error;
@@ -403,6 +407,7 @@ int Connection::ReadAndPush(AVFormatContext* input, std::vector<StreamProbe>* pr
     if (static_cast<size_t>(packet->stream_index) == index) probes->back().Feed(packet.get());
     Event stream = NewEvent(Event::Kind::Stream);
     stream.streams.push_back(probes->back().Describe(input->streams[index]));
+    sinks_.AddStream(input, static_cast<unsigned>(index), stream.streams.back());
     shared_->queue->Push(std::move(stream));
   }
   if (input->event_flags & AVFMT_EVENT_FLAG_METADATA_UPDATED) {
@@ -416,6 +421,7 @@ int Connection::ReadAndPush(AVFormatContext* input, std::vector<StreamProbe>* pr
 }
 
 void Connection::EndSession(int averror, int stream_error) {
+  sinks_.End();
   Event end = NewEvent(Event::Kind::End);
   bool disconnecting;
   {

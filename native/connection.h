@@ -24,6 +24,7 @@
 #include "ffmpeg_ptr.h"
 #include "packet_pool.h"
 #include "server_options.h"
+#include "session_sinks.h"
 #include "stream_probe.h"
 
 namespace rtmp_ingest {
@@ -68,6 +69,10 @@ class Connection {
   void Release(int64_t bytes);
   // Ends the session ('closed').
   void Disconnect();
+  // Whether packets go to JS as well as to the sinks (lib/ turns this off
+  // for a session whose packets only sinks take).
+  void DeliverPackets(bool deliver) { deliver_packets_.store(deliver); }
+  SessionSinks& sinks() { return sinks_; }
   // Interrupts whatever the thread is doing; Join() waits for it.
   void Stop();
   void Join();
@@ -107,6 +112,8 @@ class Connection {
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> finished_{false};
+  std::atomic<bool> deliver_packets_{true};
+  SessionSinks sinks_;
 
   // Touched only by the connection's thread (including from OnInterrupt).
   int64_t deadline_us_ = INT64_MAX;

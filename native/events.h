@@ -39,16 +39,21 @@ struct StreamDesc {
   std::vector<uint8_t> extradata;
 };
 
+// A sink's counters (lib/native.ts NativeSinkStats).
+struct SinkStats {
+  int64_t packets = 0, bytes = 0, segments = 0, dropped_packets = 0, timestamp_fixups = 0, reconnects = 0;
+};
+
 using MetadataEntries = std::vector<std::pair<std::string, std::string>>;
 
 struct Event {
-  enum class Kind { Connection, Authorize, Rejected, Session, Stream, Metadata, Packets, End, Closed, Log, Stopped };
+  enum class Kind { Connection, Authorize, Rejected, Session, Stream, Metadata, Packets, End, Closed, Log, Stopped, Sink };
   Kind kind;
   uint64_t connection = 0;  // the connection's id; 0 for the server's own events
   std::string remote_address;
   int remote_port = 0;
   std::string app, stream_key;
-  std::string reason;  // Rejected and End
+  std::string reason;  // Rejected and End; Sink: what happened ('segment', 'error', ...)
   std::optional<ErrorInfo> error;
   std::vector<StreamDesc> streams;  // Session: all; Stream: one
   MetadataEntries metadata;
@@ -57,6 +62,11 @@ struct Event {
   int64_t bytes = 0;               // Packets: sum of sizes
   int level = 0;                   // Log
   std::string message;             // Log
+  uint64_t sink = 0;               // Sink: the sink's id
+  std::string path;                // Sink 'segment': the file
+  int64_t duration_ms = 0;         // Sink 'segment'; bytes holds its size
+  int64_t count = 0;               // Sink 'dropped': packets
+  std::optional<SinkStats> stats;  // Sink 'ended'
 
   Event(Kind k, uint64_t connection_id) : kind(k), connection(connection_id) {}
 };

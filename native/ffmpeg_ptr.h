@@ -20,6 +20,21 @@ struct InputCloser {
 };
 using InputPtr = std::unique_ptr<AVFormatContext, InputCloser>;
 
+// An output: closes its file or connection (unless the muxer owns none)
+// and frees the context. Writing the trailer is the owner's decision.
+struct OutputCloser {
+  void operator()(AVFormatContext* ctx) const {
+    if (ctx->oformat && !(ctx->oformat->flags & AVFMT_NOFILE)) avio_closep(&ctx->pb);
+    avformat_free_context(ctx);
+  }
+};
+using OutputPtr = std::unique_ptr<AVFormatContext, OutputCloser>;
+
+struct CodecParametersFreer {
+  void operator()(AVCodecParameters* p) const { avcodec_parameters_free(&p); }
+};
+using CodecParametersPtr = std::unique_ptr<AVCodecParameters, CodecParametersFreer>;
+
 struct PacketFreer {
   void operator()(AVPacket* pkt) const { av_packet_free(&pkt); }
 };

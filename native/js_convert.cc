@@ -238,6 +238,17 @@ napi_value ErrorToJs(JsWriter& js, const ErrorInfo& error) {
   return o;
 }
 
+napi_value StatsToJs(JsWriter& js, const SinkStats& stats) {
+  napi_value o = js.Object();
+  js.Set(o, "packets", static_cast<double>(stats.packets));
+  js.Set(o, "bytes", static_cast<double>(stats.bytes));
+  js.Set(o, "segments", static_cast<double>(stats.segments));
+  js.Set(o, "droppedPackets", static_cast<double>(stats.dropped_packets));
+  js.Set(o, "timestampFixups", static_cast<double>(stats.timestamp_fixups));
+  js.Set(o, "reconnects", static_cast<double>(stats.reconnects));
+  return o;
+}
+
 const char* KindName(Event::Kind kind) {
   switch (kind) {
     case Event::Kind::Connection: return "connection";
@@ -251,6 +262,7 @@ const char* KindName(Event::Kind kind) {
     case Event::Kind::Closed: return "closed";
     case Event::Kind::Log: return "log";
     case Event::Kind::Stopped: return "stopped";
+    case Event::Kind::Sink: return "sink";
   }
   return "unknown";
 }
@@ -297,6 +309,15 @@ napi_value EventToJs(JsWriter& js, Event& event) {
       js.Set(o, "level", event.level);
       js.Set(o, "message", event.message);
       break;
+    case Event::Kind::Sink:
+      js.Set(o, "sink", static_cast<double>(event.sink));
+      js.Set(o, "what", event.reason);
+      if (!event.path.empty()) js.Set(o, "path", event.path);
+      js.Set(o, "durationMs", static_cast<double>(event.duration_ms));
+      js.Set(o, "bytes", static_cast<double>(event.bytes));
+      js.Set(o, "count", static_cast<double>(event.count));
+      if (event.stats) js.Set(o, "stats", StatsToJs(js, *event.stats));
+      break;
     case Event::Kind::Packets:
     case Event::Kind::Closed:
     case Event::Kind::Stopped:
@@ -313,6 +334,12 @@ napi_value EventsToJs(napi_env env, std::vector<Event>& events) {
   napi_value batch = js.Array(events.size());
   for (size_t i = 0; i < events.size() && js.ok(); i++) js.SetIndex(batch, static_cast<uint32_t>(i), EventToJs(js, events[i]));
   return js.ok() ? batch : nullptr;
+}
+
+napi_value SinkStatsToJs(napi_env env, const SinkStats& stats) {
+  JsWriter js(env, JsCache::Of(env));
+  napi_value o = StatsToJs(js, stats);
+  return js.ok() ? o : nullptr;
 }
 
 bool PacketBatchesToJs(napi_env env, std::vector<Event>& batches, napi_value* meta, napi_value* data, napi_value* groups) {

@@ -42,6 +42,9 @@ Server::Server(ServerOptions options, EventQueue* queue) : options_(std::move(op
   shared_.pool = &pool_;
   shared_.addresses = &addresses_;
   shared_.on_finished = [this] { Wake(); };
+  sink_context_.queue = queue_;
+  sink_context_.log_level = options_.log_level;
+  sink_context_.on_finished = [this] { Wake(); };
 }
 
 Server::~Server() { Stop(); }
@@ -131,6 +134,37 @@ void Server::Disconnect(uint64_t connection) {
   WithConnection(connection, [&](Connection& c) { c.Disconnect(); });
 }
 
+void Server::DeliverPackets(uint64_t connection, bool deliver) {
+  WithConnection(connection, [&](Connection& c) { c.DeliverPackets(deliver); });
+}
+
+uint64_t Server::AddSink(uint64_t connection,
+                         const std::function<std::shared_ptr<Sink>(uint64_t id, const SinkContext& context)>& make) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_.load()) return 0;
+  auto it = connections_.find(connection);
+  if (it == connections_.end()) return 0;
+  uint64_t id = ++next_sink_id_;
+  std::shared_ptr<Sink> sink = make(id, sink_context_);
+  sinks_.emplace(id, sink);
+  sink->Start();
+  it->second->sinks().Add(std::move(sink));
+  return id;
+}
+
+void Server::StopSink(uint64_t sink) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sinks_.find(sink);
+  if (it != sinks_.end()) it->second->Stop();
+}
+
+std::optional<SinkStats> Server::StatsOfSink(uint64_t sink) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sinks_.find(sink);
+  if (it == sinks_.end()) return std::nullopt;
+  return it->second->Stats();
+}
+
 void Server::Wake() {
   uint64_t one = 1;
   ssize_t ignored = write(wake_fd_.Get(), &one, sizeof(one));
@@ -156,6 +190,15 @@ void Server::Stop() {
   }
   for (auto& [id, connection] : connections) connection->Join();
   connections.clear();
+  // Every session has ended: recorders finish their files, relays stop.
+  std::unordered_map<uint64_t, std::shared_ptr<Sink>> sinks;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    sinks.swap(sinks_);
+  }
+  for (auto& [id, sink] : sinks) sink->Stop();
+  for (auto& [id, sink] : sinks) sink->Join();
+  sinks.clear();
   listen_fd_.Reset();
   wake_fd_.Reset();
 }
@@ -202,8 +245,17 @@ void Server::Admit(UniqueFd socket, Peer peer) {
 
 void Server::JoinFinished() {
   std::vector<std::unique_ptr<Connection>> finished;
+  std::vector<std::shared_ptr<Sink>> finished_sinks;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = sinks_.begin(); it != sinks_.end();) {
+      if (it->second->finished()) {
+        finished_sinks.push_back(std::move(it->second));
+        it = sinks_.erase(it);
+      } else {
+        ++it;
+      }
+    }
     for (auto it = connections_.begin(); it != connections_.end();) {
       if (it->second->finished()) {
         finished.push_back(std::move(it->second));
@@ -214,6 +266,7 @@ void Server::JoinFinished() {
     }
   }
   for (auto& connection : finished) connection->Join();
+  for (auto& sink : finished_sinks) sink->Join();
 }
 
 bool Server::Accept(UniqueFd* socket, Peer* peer, std::optional<ErrorInfo>* fatal) {

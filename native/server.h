@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -19,6 +20,7 @@
 #include "ffmpeg_ptr.h"
 #include "packet_pool.h"
 #include "server_options.h"
+#include "sink.h"
 
 namespace rtmp_ingest {
 
@@ -42,6 +44,14 @@ class Server {
   void Authorize(uint64_t connection, bool allow);
   void Release(uint64_t connection, int64_t bytes);
   void Disconnect(uint64_t connection);
+  void DeliverPackets(uint64_t connection, bool deliver);
+  // Adds the sink `make` builds to a connection's session and starts it;
+  // its id, or 0 when the connection is gone.
+  uint64_t AddSink(uint64_t connection,
+                   const std::function<std::shared_ptr<Sink>(uint64_t id, const SinkContext& context)>& make);
+  // Calls on one sink; a sink that is gone is ignored (nullopt).
+  void StopSink(uint64_t sink);
+  std::optional<SinkStats> StatsOfSink(uint64_t sink);
   // Stops accepting, interrupts every connection and joins every thread. Idempotent.
   void Stop();
 
@@ -70,6 +80,11 @@ class Server {
 
   std::mutex mu_;  // guards connections_
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
+  // Sinks outlive their connection while they finish (a relay sending what
+  // it holds); joined like connections.
+  SinkContext sink_context_;
+  uint64_t next_sink_id_ = 0;  // guarded by mu_
+  std::unordered_map<uint64_t, std::shared_ptr<Sink>> sinks_;  // guarded by mu_
 };
 
 }  // namespace rtmp_ingest

@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "js_convert.h"
+#include "recorder.h"
+#include "relay.h"
 
 namespace rtmp_ingest {
 
@@ -56,6 +58,21 @@ bool ReadOptions(const Napi::Object& o, ServerOptions* options, std::string* mis
 
 uint64_t ConnectionId(const Napi::Value& v) { return static_cast<uint64_t>(v.As<Napi::Number>().Int64Value()); }
 
+// A required field of a sink's options (lib/native.ts defines them all).
+bool ReadString(const Napi::Object& o, const char* key, std::string* to) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsString()) return false;
+  *to = v.As<Napi::String>().Utf8Value();
+  return true;
+}
+
+bool ReadInt(const Napi::Object& o, const char* key, int64_t* to) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) return false;
+  *to = v.As<Napi::Number>().Int64Value();
+  return true;
+}
+
 }  // namespace
 
 Napi::Function ServerObject::Define(Napi::Env env) {
@@ -65,6 +82,11 @@ Napi::Function ServerObject::Define(Napi::Env env) {
                          InstanceMethod<&ServerObject::Authorize>("authorize"),
                          InstanceMethod<&ServerObject::Release>("release"),
                          InstanceMethod<&ServerObject::Disconnect>("disconnect"),
+                         InstanceMethod<&ServerObject::DeliverPackets>("deliverPackets"),
+                         InstanceMethod<&ServerObject::Record>("record"),
+                         InstanceMethod<&ServerObject::Relay>("relay"),
+                         InstanceMethod<&ServerObject::StopSink>("stopSink"),
+                         InstanceMethod<&ServerObject::SinkStats>("sinkStats"),
                          InstanceMethod<&ServerObject::Close>("close"),
                          InstanceMethod<&ServerObject::Ref>("ref"),
                          InstanceMethod<&ServerObject::Unref>("unref"),
@@ -179,6 +201,71 @@ Napi::Value ServerObject::Release(const Napi::CallbackInfo& info) {
 Napi::Value ServerObject::Disconnect(const Napi::CallbackInfo& info) {
   if (server_ && info.Length() >= 1 && info[0].IsNumber()) server_->Disconnect(ConnectionId(info[0]));
   return info.Env().Undefined();
+}
+
+Napi::Value ServerObject::DeliverPackets(const Napi::CallbackInfo& info) {
+  if (server_ && info.Length() >= 2 && info[0].IsNumber())
+    server_->DeliverPackets(ConnectionId(info[0]), info[1].ToBoolean().Value());
+  return info.Env().Undefined();
+}
+
+// record(connection, { path, format, segmentMs, maxBufferMs }): the sink's
+// id, or 0 when the connection is gone.
+Napi::Value ServerObject::Record(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RecorderOptions options;
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsObject() ||
+      !ReadString(info[1].As<Napi::Object>(), "path", &options.path_pattern) ||
+      !ReadString(info[1].As<Napi::Object>(), "format", &options.format) ||
+      !ReadInt(info[1].As<Napi::Object>(), "segmentMs", &options.segment_ms) ||
+      !ReadInt(info[1].As<Napi::Object>(), "maxBufferMs", &options.max_buffer_ms)) {
+    Napi::TypeError::New(env, "record(connection, { path, format, segmentMs, maxBufferMs })").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (!server_) return Napi::Number::New(env, 0);
+  uint64_t id = server_->AddSink(ConnectionId(info[0]), [&](uint64_t sink, const SinkContext& context) {
+    return std::make_shared<Recorder>(sink, ConnectionId(info[0]), context, options);
+  });
+  return Napi::Number::New(env, static_cast<double>(id));
+}
+
+// relay(connection, { url, maxBufferMs, ioOptions: {name: value} }): the
+// sink's id, or 0 when the connection is gone.
+Napi::Value ServerObject::Relay(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RelayOptions options;
+  Napi::Value io;
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsObject() ||
+      !ReadString(info[1].As<Napi::Object>(), "url", &options.url) ||
+      !ReadInt(info[1].As<Napi::Object>(), "maxBufferMs", &options.max_buffer_ms) ||
+      !(io = info[1].As<Napi::Object>().Get("ioOptions")).IsObject()) {
+    Napi::TypeError::New(env, "relay(connection, { url, maxBufferMs, ioOptions })").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object io_object = io.As<Napi::Object>();
+  Napi::Array keys = io_object.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); i++) {
+    std::string key = keys.Get(i).ToString().Utf8Value();
+    options.io_options.emplace_back(key, io_object.Get(key).ToString().Utf8Value());
+  }
+  if (!server_) return Napi::Number::New(env, 0);
+  uint64_t id = server_->AddSink(ConnectionId(info[0]), [&](uint64_t sink, const SinkContext& context) {
+    return std::make_shared<rtmp_ingest::Relay>(sink, ConnectionId(info[0]), context, options);
+  });
+  return Napi::Number::New(env, static_cast<double>(id));
+}
+
+Napi::Value ServerObject::StopSink(const Napi::CallbackInfo& info) {
+  if (server_ && info.Length() >= 1 && info[0].IsNumber()) server_->StopSink(ConnectionId(info[0]));
+  return info.Env().Undefined();
+}
+
+Napi::Value ServerObject::SinkStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!server_ || info.Length() < 1 || !info[0].IsNumber()) return env.Undefined();
+  std::optional<rtmp_ingest::SinkStats> stats = server_->StatsOfSink(ConnectionId(info[0]));
+  if (!stats) return env.Undefined();
+  return Napi::Value(env, SinkStatsToJs(env, *stats));
 }
 
 Napi::Value ServerObject::Close(const Napi::CallbackInfo& info) {

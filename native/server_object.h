@@ -27,6 +27,11 @@ class ServerObject : public Napi::ObjectWrap<ServerObject> {
   Napi::Value Authorize(const Napi::CallbackInfo& info);
   Napi::Value Release(const Napi::CallbackInfo& info);
   Napi::Value Disconnect(const Napi::CallbackInfo& info);
+  Napi::Value DeliverPackets(const Napi::CallbackInfo& info);
+  Napi::Value Record(const Napi::CallbackInfo& info);
+  Napi::Value Relay(const Napi::CallbackInfo& info);
+  Napi::Value StopSink(const Napi::CallbackInfo& info);
+  Napi::Value SinkStats(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Ref(const Napi::CallbackInfo& info);
   Napi::Value Unref(const Napi::CallbackInfo& info);

@@ -1,0 +1,103 @@
+#include "relay.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace rtmp_ingest {
+
+namespace {
+
+constexpr int64_t kFirstBackoffMs = 500;
+constexpr int64_t kMaxBackoffMs = 8000;
+// A write that blocks this long (a target that stopped reading) counts as
+// a lost connection.
+constexpr const char* kWriteTimeoutUs = "10000000";
+
+}  // namespace
+
+Relay::Relay(uint64_t id, uint64_t connection, const SinkContext& context, RelayOptions options)
+    : Sink(id, connection, context, options.max_buffer_ms, /*drain_on_stop=*/false), options_(std::move(options)) {}
+
+Relay::~Relay() = default;
+
+bool Relay::Connect(const SessionStreams& streams) {
+  Dictionary io_options;
+  io_options.Set("rw_timeout", kWriteTimeoutUs);
+  for (const auto& [key, value] : options_.io_options) io_options.Set(key.c_str(), value.c_str());
+  MuxerOutput::Options open;
+  open.format = "flv";
+  open.url = options_.url;
+  open.io_options = &io_options;
+  open.interrupt = {&Sink::OnInterrupt, this};
+  open.flush_every_packet = true;
+  ErrorInfo error;
+  output_ = MuxerOutput::Open(open, streams, &error);
+  if (!output_) {
+    if (!stopping()) {
+      Event failed = NewReport("error");
+      failed.error = error;
+      Report(std::move(failed));
+    }
+    return false;
+  }
+  if (connected_before_) reconnects_++;
+  connected_before_ = true;
+  Report(NewReport("connected"));
+  return true;
+}
+
+void Relay::Run() {
+  std::shared_ptr<const SessionStreams> streams = WaitForStreams();
+  if (!streams) return;
+  PacketPtr packet;
+  int64_t backoff_ms = kFirstBackoffMs;
+  // The queue starts where the session or a GOP starts; after a lost
+  // connection, the rest of the GOP it broke is dropped.
+  bool awaiting_gop = false;
+  while (!stopping()) {
+    if (!output_) {
+      if (!Connect(*streams)) {
+        if (stopping() || session_ended()) break;
+        if (SleepUnlessStopped(backoff_ms)) break;
+        backoff_ms = std::min(backoff_ms * 2, kMaxBackoffMs);
+        continue;
+      }
+      backoff_ms = kFirstBackoffMs;
+    }
+    if (!Pop(&packet, &streams)) break;
+    if (awaiting_gop) {
+      if (!streams->StartsGop(packet.get())) {
+        CountDropped(1);
+        continue;
+      }
+      awaiting_gop = false;
+    }
+    bool fixed_up = false, skipped = false;
+    int ret = output_->Write(packet.get(), &fixed_up, &skipped);
+    if (ret < 0) {
+      output_.reset();  // no trailer: the connection is gone
+      CountDropped(1);
+      awaiting_gop = true;
+      if (stopping()) break;
+      Event lost = NewReport("disconnected");
+      lost.error = ErrorFromAverror(ret, "sending to " + options_.url);
+      Report(std::move(lost));
+      continue;
+    }
+    if (fixed_up) timestamp_fixups_++;
+    if (skipped) {
+      dropped_packets_++;
+    } else {
+      packets_++;
+      bytes_ += packet->size;
+    }
+  }
+  if (output_) {
+    // The session ended (or the relay was stopped): end the publish cleanly.
+    output_->Finish();
+    output_.reset();
+    Report(NewReport("disconnected"));
+  }
+}
+
+}  // namespace rtmp_ingest
