@@ -11,9 +11,13 @@
 // plain line per event; with --json, one JSON object per line per event
 // (and a 'status' one per session each second), nothing else on stdout.
 //
-// The numbers come from session.stats, sampled every SAMPLE_MS: the CLI is
-// not a packet consumer (no 'packet' listener, no iterator); it calls
-// session.resume() so that packets nobody takes are not held.
+// The numbers come from session.stats, sampled every SAMPLE_MS. Without
+// recording or relaying the CLI is no packet consumer: it calls
+// session.resume() so that packets nobody takes are not held. A session
+// whose packets only sinks take no longer comes through JS, and its stats
+// stop counting (lib/session.ts record()); so with --record or --relay the
+// CLI listens to 'packet' (with a listener that does nothing) to keep the
+// stats counting: one trip through JS per packet, the cost of the status.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -22,7 +26,8 @@ import { parseArgs } from 'node:util';
 import { RtmpIngest, type RejectedEvent } from './ingest';
 import { isLogLevel, LOG_LEVEL_NAMES, type LogLevel } from './log';
 import { MAX_STREAM_KEY_BYTES, parseListenUrl, type RtmpIngestOptions } from './options';
-import { IngestSession, type SessionEndEvent, type SessionStats, type StreamInfo } from './session';
+import type { IngestSession, SessionEndEvent, SessionStats, StreamInfo } from './session';
+import { expandNames, resolveRecordOptions, resolveRelayOptions, type Recorder, type Relay, type SegmentInfo } from './sinks';
 
 // ---- arguments ------------------------------------------------------------
 
@@ -123,17 +128,21 @@ export function parseCliArgs(argv: readonly string[]): ParsedArgs {
       throw new UsageError(`--segment: expected a number of seconds > 0, got ${JSON.stringify(v.segment)}`);
     }
   }
+  if (record !== undefined) {
+    // The library's own checks (the format from the extension, ...), now rather than at the first publisher.
+    try {
+      resolveRecordOptions({ path: record, ...(segmentSeconds !== undefined ? { segmentSeconds } : {}) }, 'record', parseCliArgs);
+    } catch (err) {
+      throw new UsageError(`--record: ${(err as Error).message}`);
+    }
+  }
 
   const relays = v.relay ?? [];
   for (const relay of relays) {
-    let u: URL | undefined;
     try {
-      u = new URL(relay);
+      resolveRelayOptions(relay, undefined, parseCliArgs);
     } catch {
-      u = undefined;
-    }
-    if (u === undefined || (u.protocol !== 'rtmp:' && u.protocol !== 'rtmps:')) {
-      throw new UsageError(`--relay: expected an rtmp:// or rtmps:// URL, got ${JSON.stringify(relay)}`);
+      throw new UsageError(`--relay: expected rtmp://host[:port]/app/key or rtmps://..., got ${JSON.stringify(relay)}`);
     }
   }
 
@@ -284,34 +293,6 @@ function describeError(e: unknown): string {
   return code === undefined ? message : `${code}: ${message}`;
 }
 
-// ---- recording and relaying (the library's sinks) --------------------------
-
-/** A finished recording file. */
-export interface SegmentInfo {
-  path: string;
-  durationMs: number;
-  bytes: number;
-}
-
-interface Sink {
-  on(event: string, listener: (...args: any[]) => void): unknown;
-  stop(): Promise<unknown>;
-  readonly stats: { droppedPackets?: number };
-}
-
-interface Recorder extends Sink {
-  readonly stats: { packets: number; bytes: number; segments: number; droppedPackets: number };
-}
-
-interface Relay extends Sink {
-  readonly stats: { sentPackets: number; droppedPackets: number; reconnects: number };
-}
-
-interface SinkSession {
-  record?: (options: { path: string; segmentSeconds?: number }) => Recorder;
-  relay?: (url: string, options?: { maxBufferMs?: number }) => Relay;
-}
-
 // ---- output ----------------------------------------------------------------
 
 interface Output {
@@ -410,15 +391,20 @@ interface Tracked {
   remote: string;
   meter: RateMeter;
   recorder: Recorder | undefined;
-  relays: Array<{ url: string; relay: Relay; connected: boolean }>;
+  /** --record's pattern with this session's names in (the strftime fields are filled when a file opens). */
+  pattern: string;
+  relays: Relay[];
   /** The newest finished recording file. */
   lastSegment: SegmentInfo | undefined;
   segments: SegmentInfo[];
 }
 
+/** The 'packet' listener that keeps a session's stats counting when it has sinks. */
+function keepCounting(): void {}
+
 function dropped(t: Tracked): number {
   let n = t.recorder?.stats.droppedPackets ?? 0;
-  for (const r of t.relays) n += r.relay.stats.droppedPackets;
+  for (const r of t.relays) n += r.stats.droppedPackets;
   return n;
 }
 
@@ -442,18 +428,13 @@ export async function run(options: CliOptions, control: RunControl = {}): Promis
     else process.stderr.write(`rtmp-ingest: ${message}\n`);
   };
 
-  const sinkApi = IngestSession.prototype as unknown as SinkSession;
-  if (options.record !== undefined && typeof sinkApi.record !== 'function') {
-    fatal('--record: this build of the library has no recording (session.record)');
-    return 1;
-  }
-  if (options.relays.length > 0 && typeof sinkApi.relay !== 'function') {
-    fatal('--relay: this build of the library has no relaying (session.relay)');
-    return 1;
-  }
-
   const ingestOptions: RtmpIngestOptions = { url: options.listen, logLevel: options.logLevel };
   if (options.keys.length > 0) ingestOptions.authorize = keyAuthorizer(options.keys);
+  // Every session's sinks, attached by the ingest before the publisher is let in: from its first packet.
+  if (options.record !== undefined) {
+    ingestOptions.record = { path: options.record, ...(options.segmentSeconds !== undefined ? { segmentSeconds: options.segmentSeconds } : {}) };
+  }
+  if (options.relays.length > 0) ingestOptions.relay = options.relays;
   let ingest: RtmpIngest;
   try {
     ingest = new RtmpIngest(ingestOptions);
@@ -495,12 +476,15 @@ export async function run(options: CliOptions, control: RunControl = {}): Promis
       remote: formatRemote(session.remoteAddress, session.remotePort),
       meter: new RateMeter(),
       recorder: undefined,
+      pattern: options.record === undefined ? '' : expandNames(options.record, { app: session.app, streamKey: session.streamKey, sessionId: session.id }),
       relays: [],
       lastSegment: undefined,
       segments: [],
     };
     tracked.set(session.id, t);
     session.resume(); // the CLI takes no packets; let them go instead of holding them
+    // With sinks, packets come to JS only for a consumer, and stats count only what comes (see the top).
+    if (session.recorders.length > 0 || session.relays.length > 0) session.on('packet', keepCounting);
     t.meter.sample(performance.now(), session.stats);
     emit(
       'session',
@@ -521,42 +505,28 @@ export async function run(options: CliOptions, control: RunControl = {}): Promis
   }
 
   function attachSinks(t: Tracked): void {
-    const s = t.session as IngestSession & SinkSession;
-    if (options.record !== undefined && s.record !== undefined) {
-      try {
-        const rec = s.record({ path: options.record, ...(options.segmentSeconds !== undefined ? { segmentSeconds: options.segmentSeconds } : {}) });
-        t.recorder = rec;
-        rec.on('segment', (seg: SegmentInfo) => {
+    const rec = t.session.recorders[0];
+    if (rec !== undefined) {
+      t.recorder = rec;
+      rec.on('segment', (seg: SegmentInfo) => {
           t.lastSegment = seg;
           t.segments.push(seg);
           if (t.segments.length > 100) t.segments.shift();
           if (stopping) finishedAtClose.push({ label: t.label, segment: seg });
           emit('segment', { ...idFields(t), path: seg.path, durationMs: seg.durationMs, bytes: seg.bytes }, `${t.label}: recorded ${seg.path} (${(seg.durationMs / 1000).toFixed(1)} s, ${formatBytes(seg.bytes)})`);
         });
-        rec.on('error', (e: unknown) => emit('record-error', { ...idFields(t), error: errorInfo(e) }, `${t.label}: recording failed: ${describeError(e)}`));
-      } catch (err) {
-        emit('record-error', { ...idFields(t), error: errorInfo(err) }, `${t.label}: cannot record: ${describeError(err)}`);
-      }
+      rec.on('error', (e: unknown) => emit('record-error', { ...idFields(t), error: errorInfo(e) }, `${t.label}: recording failed: ${describeError(e)}`));
+      rec.on('dropped', (d: { packets: number }) => emit('record-dropped', { ...idFields(t), packets: d.packets }, `${t.label}: recording dropped ${d.packets} packets (the disk is too slow)`));
     }
-    if (s.relay !== undefined) {
-      for (const url of options.relays) {
-        try {
-          const relay = s.relay(url);
-          const entry = { url, relay, connected: false };
-          t.relays.push(entry);
-          relay.on('connected', () => {
-            entry.connected = true;
-            emit('relay-connected', { ...idFields(t), url }, `${t.label}: relaying to ${url}`);
-          });
-          relay.on('disconnected', (e?: unknown) => {
-            entry.connected = false;
-            emit('relay-disconnected', { ...idFields(t), url, ...(e instanceof Error ? { error: errorInfo(e) } : {}) }, `${t.label}: relay to ${url} disconnected${e instanceof Error ? ` (${describeError(e)})` : ''}`);
-          });
-          relay.on('error', (e: unknown) => emit('relay-error', { ...idFields(t), url, error: errorInfo(e) }, `${t.label}: relay to ${url} failed: ${describeError(e)}`));
-        } catch (err) {
-          emit('relay-error', { ...idFields(t), url, error: errorInfo(err) }, `${t.label}: cannot relay to ${url}: ${describeError(err)}`);
-        }
-      }
+    for (const relay of t.session.relays) {
+      const url = relay.url;
+      t.relays.push(relay);
+      relay.on('connected', () => emit('relay-connected', { ...idFields(t), url }, `${t.label}: relaying to ${url}`));
+      relay.on('disconnected', (e?: unknown) =>
+        emit('relay-disconnected', { ...idFields(t), url, ...(e instanceof Error ? { error: errorInfo(e) } : {}) }, `${t.label}: relay to ${url} disconnected${e instanceof Error ? ` (${describeError(e)})` : ''}`),
+      );
+      relay.on('error', (e: unknown) => emit('relay-error', { ...idFields(t), url, error: errorInfo(e) }, `${t.label}: relay to ${url} failed: ${describeError(e)}`));
+      relay.on('dropped', (d: { packets: number }) => emit('relay-dropped', { ...idFields(t), url, packets: d.packets }, `${t.label}: relay to ${url} dropped ${d.packets} packets`));
     }
   }
 
@@ -589,7 +559,10 @@ export async function run(options: CliOptions, control: RunControl = {}): Promis
       gop === undefined ? 'GOP - s' : `GOP ${gop.toFixed(1)} s`,
       `dropped ${dropped(t)}`,
     ];
-    if (t.recorder !== undefined) parts.push(`rec: ${t.lastSegment?.path ?? 'recording'} (${t.recorder.stats.segments} files)`);
+    if (t.recorder !== undefined) {
+      const r = t.recorder.stats;
+      parts.push(`rec: ${t.lastSegment?.path ?? t.pattern} (${r.segments} file${r.segments === 1 ? '' : 's'} done, ${formatBytes(r.bytes)})`);
+    }
     if (t.relays.length > 0) parts.push(`relay: ${t.relays.filter((r) => r.connected).length}/${t.relays.length} up`);
     return parts.join('  ');
   }
@@ -623,7 +596,7 @@ export async function run(options: CliOptions, control: RunControl = {}): Promis
           uptimeMs: Date.now() - stats.startedAt,
         };
         if (t.recorder !== undefined) fields.recording = { ...t.recorder.stats };
-        if (t.relays.length > 0) fields.relays = t.relays.map((r) => ({ url: r.url, connected: r.connected, ...r.relay.stats }));
+        if (t.relays.length > 0) fields.relays = t.relays.map((r) => ({ url: r.url, connected: r.connected, ...r.stats }));
         jsonLine(process.stdout, 'status', fields);
       }
     } else {
@@ -649,13 +622,7 @@ export async function run(options: CliOptions, control: RunControl = {}): Promis
       `stopping${why !== 'error' ? ` (${why})` : ''}: closing ${live} session${live === 1 ? '' : 's'}${recording > 0 ? ', finishing the recordings' : ''}; ${why === 'SIGINT' ? 'Ctrl-C' : 'a second signal'} again to quit at once`,
     );
     void (async () => {
-      const sinks: Promise<unknown>[] = [];
-      // Stop the sinks first (each finishes its file), then close the ingest.
-      for (const t of tracked.values()) {
-        if (t.recorder !== undefined) sinks.push(t.recorder.stop().catch((e: unknown) => emit('record-error', { ...idFields(t), error: errorInfo(e) }, `${t.label}: finishing the recording failed: ${describeError(e)}`)));
-        for (const r of t.relays) sinks.push(r.relay.stop().catch(() => undefined));
-      }
-      await Promise.all(sinks);
+      // close() lets the recorders finish their files (their last 'segment' events come first), then ends the sessions.
       await ingest.close();
       clearInterval(sampler);
       clearInterval(reporter);
