@@ -394,9 +394,6 @@ interface Tracked {
   /** --record's pattern with this session's names in (the strftime fields are filled when a file opens). */
   pattern: string;
   relays: Relay[];
-  /** The newest finished recording file. */
-  lastSegment: SegmentInfo | undefined;
-  segments: SegmentInfo[];
 }
 
 /** The 'packet' listener that keeps a session's stats counting when it has sinks. */
@@ -478,8 +475,6 @@ export async function run(options: CliOptions, control: RunControl = {}): Promis
       recorder: undefined,
       pattern: options.record === undefined ? '' : expandNames(options.record, { app: session.app, streamKey: session.streamKey, sessionId: session.id }),
       relays: [],
-      lastSegment: undefined,
-      segments: [],
     };
     tracked.set(session.id, t);
     session.resume(); // the CLI takes no packets; let them go instead of holding them
@@ -509,12 +504,9 @@ export async function run(options: CliOptions, control: RunControl = {}): Promis
     if (rec !== undefined) {
       t.recorder = rec;
       rec.on('segment', (seg: SegmentInfo) => {
-          t.lastSegment = seg;
-          t.segments.push(seg);
-          if (t.segments.length > 100) t.segments.shift();
-          if (stopping) finishedAtClose.push({ label: t.label, segment: seg });
-          emit('segment', { ...idFields(t), path: seg.path, durationMs: seg.durationMs, bytes: seg.bytes }, `${t.label}: recorded ${seg.path} (${(seg.durationMs / 1000).toFixed(1)} s, ${formatBytes(seg.bytes)})`);
-        });
+        if (stopping) finishedAtClose.push({ label: t.label, segment: seg });
+        emit('segment', { ...idFields(t), path: seg.path, durationMs: seg.durationMs, bytes: seg.bytes }, `${t.label}: recorded ${seg.path} (${(seg.durationMs / 1000).toFixed(1)} s, ${formatBytes(seg.bytes)})`);
+      });
       rec.on('error', (e: unknown) => emit('record-error', { ...idFields(t), error: errorInfo(e) }, `${t.label}: recording failed: ${describeError(e)}`));
       rec.on('dropped', (d: { packets: number }) => emit('record-dropped', { ...idFields(t), packets: d.packets }, `${t.label}: recording dropped ${d.packets} packets (the disk is too slow)`));
     }
@@ -561,7 +553,7 @@ export async function run(options: CliOptions, control: RunControl = {}): Promis
     ];
     if (t.recorder !== undefined) {
       const r = t.recorder.stats;
-      parts.push(`rec: ${t.lastSegment?.path ?? t.pattern} (${r.segments} file${r.segments === 1 ? '' : 's'} done, ${formatBytes(r.bytes)})`);
+      parts.push(`rec: ${t.recorder.lastSegment?.path ?? t.pattern} (${r.segments} file${r.segments === 1 ? '' : 's'} done, ${formatBytes(r.bytes)})`);
     }
     if (t.relays.length > 0) parts.push(`relay: ${t.relays.filter((r) => r.connected).length}/${t.relays.length} up`);
     return parts.join('  ');
