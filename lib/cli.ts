@@ -295,6 +295,26 @@ function describeError(e: unknown): string {
 
 // ---- output ----------------------------------------------------------------
 
+/**
+ * Text for a terminal or a log file, from what publishers sent (app, stream
+ * key) and what FFmpeg logged: control characters become '?', so a stream
+ * key cannot move the cursor, clear the screen or retitle the terminal
+ * (JSON output escapes them instead).
+ */
+export function printable(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => line.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?'))
+    .join('\n');
+}
+
+/** Set when stdout's reader went away (EPIPE): nothing more is written to it. */
+let stdoutGone = false;
+
+function writeOut(text: string): void {
+  if (!stdoutGone) process.stdout.write(text);
+}
+
 interface Output {
   /** An event line (text modes). */
   line(text: string): void;
@@ -320,18 +340,18 @@ class TerminalOutput implements Output {
   }
 
   line(text: string): void {
-    this.#write(this.#erase() + text + '\n' + this.#render());
+    this.#write(this.#erase() + printable(text) + '\n' + this.#render());
   }
 
   warn(text: string): void {
     this.#write(this.#erase());
-    process.stderr.write(text + '\n');
+    process.stderr.write(printable(text) + '\n');
     this.#write(this.#render());
   }
 
   status(lines: string[]): void {
     if (this.#finished) return;
-    this.#block = lines;
+    this.#block = lines.map(printable);
     this.#write(this.#erase() + this.#render());
   }
 
@@ -359,24 +379,26 @@ class TerminalOutput implements Output {
   }
 
   #write(s: string): void {
-    if (s !== '') this.#out.write(s);
+    if (s !== '') writeOut(s);
   }
 }
 
 /** Plain lines with a timestamp, for a pipe or a file. */
 class PlainOutput implements Output {
   line(text: string): void {
-    process.stdout.write(`${new Date().toISOString()} ${text}\n`);
+    writeOut(`${new Date().toISOString()} ${printable(text)}\n`);
   }
   warn(text: string): void {
-    process.stderr.write(`${new Date().toISOString()} ${text}\n`);
+    process.stderr.write(`${new Date().toISOString()} ${printable(text)}\n`);
   }
   status(): void {}
   finish(): void {}
 }
 
-function jsonLine(stream: NodeJS.WritableStream, event: string, fields: Record<string, unknown>): void {
-  stream.write(JSON.stringify({ event, time: new Date().toISOString(), ...fields }) + '\n');
+function jsonLine(stream: 'stdout' | 'stderr', event: string, fields: Record<string, unknown>): void {
+  const line = JSON.stringify({ event, time: new Date().toISOString(), ...fields }) + '\n';
+  if (stream === 'stdout') writeOut(line);
+  else process.stderr.write(line);
 }
 
 // ---- the running command ---------------------------------------------------
@@ -408,6 +430,8 @@ function dropped(t: Tracked): number {
 /** Filled in by run() once it listens: stop() begins the clean shutdown. */
 export interface RunControl {
   stop?: (why: NodeJS.Signals) => void;
+  /** Set by stop(): a stop is under way. */
+  stopping?: boolean;
 }
 
 /** Runs the command; resolves with the exit code (it does not call process.exit). */
@@ -416,13 +440,13 @@ export async function run(options: CliOptions, control: RunControl = {}): Promis
   const tty = !json && process.stdout.isTTY === true;
   const out: Output = tty ? new TerminalOutput(process.stdout) : new PlainOutput();
   const emit = (event: string, fields: Record<string, unknown>, text: string | undefined): void => {
-    if (json) jsonLine(process.stdout, event, fields);
+    if (json) jsonLine('stdout', event, fields);
     else if (text !== undefined) out.line(text);
   };
   const fatal = (message: string, error?: unknown): void => {
-    if (json) jsonLine(process.stderr, 'error', { message, ...(error === undefined ? {} : { error: errorInfo(error) }) });
+    if (json) jsonLine('stderr', 'error', { message, ...(error === undefined ? {} : { error: errorInfo(error) }) });
     else if (tty) out.warn(`rtmp-ingest: ${message}`);
-    else process.stderr.write(`rtmp-ingest: ${message}\n`);
+    else process.stderr.write(`rtmp-ingest: ${printable(message)}\n`);
   };
 
   const ingestOptions: RtmpIngestOptions = { url: options.listen, logLevel: options.logLevel };
@@ -446,7 +470,7 @@ export async function run(options: CliOptions, control: RunControl = {}): Promis
   const finishedAtClose: Array<{ label: string; segment: SegmentInfo }> = [];
 
   ingest.on('log', (l) => {
-    if (json) jsonLine(process.stdout, 'log', { level: l.level, message: l.message });
+    if (json) jsonLine('stdout', 'log', { level: l.level, message: l.message });
     else out.warn(`[ffmpeg ${l.level}] ${l.message}`);
   });
   ingest.on('error', (err) => {
@@ -589,7 +613,7 @@ export async function run(options: CliOptions, control: RunControl = {}): Promis
         };
         if (t.recorder !== undefined) fields.recording = { ...t.recorder.stats };
         if (t.relays.length > 0) fields.relays = t.relays.map((r) => ({ url: r.url, connected: r.connected, ...r.stats }));
-        jsonLine(process.stdout, 'status', fields);
+        jsonLine('stdout', 'status', fields);
       }
     } else {
       redraw();
@@ -606,6 +630,7 @@ export async function run(options: CliOptions, control: RunControl = {}): Promis
     if (why === 'error') exitCode = 1;
     if (stopping) return;
     stopping = true;
+    control.stopping = true;
     const live = tracked.size;
     const recording = [...tracked.values()].filter((t) => t.recorder !== undefined).length;
     emit(
@@ -693,7 +718,7 @@ export function signalHandler(control: RunControl, exit: (code: number) => void)
   let stopping = false;
   return (signal) => {
     const code = 128 + (numbers[signal] ?? 0);
-    if (stopping || control.stop === undefined) {
+    if (stopping || control.stopping === true || control.stop === undefined) {
       exit(code);
       return;
     }
@@ -709,7 +734,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     parsed = parseCliArgs(argv);
   } catch (err) {
     const json = argv.includes('--json');
-    if (json) jsonLine(process.stderr, 'error', { message: (err as Error).message, usage: true });
+    if (json) jsonLine('stderr', 'error', { message: (err as Error).message, usage: true });
     else process.stderr.write(`rtmp-ingest: ${(err as Error).message}\nTry 'rtmp-ingest --help'.\n`);
     process.exit(1);
   }
@@ -724,10 +749,13 @@ export async function main(argv: readonly string[]): Promise<void> {
   const control: RunControl = {};
   const onSignal = signalHandler(control, (code) => process.exit(code));
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, onSignal);
-  // A reader that went away (`rtmp-ingest --json | head`): stop quietly.
+  // A reader that went away (`rtmp-ingest --json | head`): write nothing more, stop cleanly (the files finished).
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
+    if (err.code !== 'EPIPE') throw err;
+    if (stdoutGone) return;
+    stdoutGone = true;
+    if (control.stop !== undefined) control.stop('SIGPIPE');
+    else process.exit(0);
   });
   const code = await run(parsed.options, control);
   process.exit(code);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
-import { formatBitrate, formatDuration, keyAuthorizer, parseCliArgs, RateMeter, signalHandler, UsageError, type RunControl } from '../lib/cli.js';
+import { formatBitrate, formatDuration, keyAuthorizer, parseCliArgs, printable, RateMeter, signalHandler, UsageError, type RunControl } from '../lib/cli.js';
 import { ensureBuiltPackage } from './helpers/child.js';
 import { fixturePath } from './helpers/fixtures.js';
 import { getFreePort, waitForListeningPort } from './helpers/net.js';
@@ -166,6 +166,12 @@ describe('the numbers', () => {
     expect(m.gopSeconds).toBeUndefined();
   });
 
+  it("a publisher's app and key reach the terminal without control characters", () => {
+    // ESC [2J clears the screen, OSC 0 retitles the terminal, U+009B is an 8-bit CSI.
+    expect(printable('live/\u001b[2Jkey\u001b]0;owned\u0007 \u009b1A\r\ttab\nnext line')).toBe('live/?[2Jkey?]0;owned? ?1A??tab\nnext line');
+    expect(printable('caméra-1 ✓')).toBe('caméra-1 ✓');
+  });
+
   it('formats', () => {
     expect(formatBitrate(4_230_000)).toBe('4.2 Mb/s');
     expect(formatBitrate(96_000)).toBe('96 kb/s');
@@ -276,6 +282,12 @@ describe('signals', () => {
     const exits: number[] = [];
     signalHandler({}, (code) => exits.push(code))('SIGTERM');
     expect(exits).toEqual([143]);
+  });
+
+  it('after a stop begun otherwise (stdout closed), the first signal exits at once', () => {
+    const exits: number[] = [];
+    signalHandler({ stop: () => undefined, stopping: true }, (code) => exits.push(code))('SIGINT');
+    expect(exits).toEqual([130]);
   });
 });
 
