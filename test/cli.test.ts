@@ -74,7 +74,7 @@ function filesUnder(dir: string): string[] {
 }
 
 // One status line: label, remote, uptime, bitrate, fps, GOP, dropped.
-const STATUS = /^live\/secret {2}127\.0\.0\.1:\d+ {2}(\d+:\d\d:\d\d) +([\d.]+) (k|M)b\/s +([\d.]+) fps {2}GOP ([\d.]+) s {2}dropped (\d+)/;
+const STATUS = /^live\/(\w+) {2}127\.0\.0\.1:\d+ {2}(\d+:\d\d:\d\d) +([\d.]+) (k|M)b\/s +([\d.]+) fps {2}GOP ([\d.]+) s {2}dropped (\d+)/;
 
 function statusLines(screen: string) {
   return screen
@@ -82,11 +82,12 @@ function statusLines(screen: string) {
     .map((l) => STATUS.exec(l))
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => ({
-      uptime: m[1]!,
-      bps: Number(m[2]) * (m[3] === 'M' ? 1e6 : 1e3),
-      fps: Number(m[4]),
-      gop: Number(m[5]),
-      dropped: Number(m[6]),
+      key: m[1]!,
+      uptime: m[2]!,
+      bps: Number(m[3]) * (m[4] === 'M' ? 1e6 : 1e3),
+      fps: Number(m[5]),
+      gop: Number(m[6]),
+      dropped: Number(m[7]),
     }));
 }
 
@@ -215,48 +216,59 @@ describe.skipIf(!haveFfmpeg || !haveTmux)('in a terminal', () => {
   it('one status line per live session, redrawn in place; Ctrl-C closes, summarizes and exits 0', async () => {
     ensureBuiltPackage();
     const port = await getFreePort();
-    const term = runInTerminal([process.execPath, CLI, '--listen', `rtmp://127.0.0.1:${port}`, '--key', 'secret']);
+    const term = runInTerminal([process.execPath, CLI, '--listen', `rtmp://127.0.0.1:${port}`, '--key', 'secret', '--key', 'other']);
     await waitForListeningPort(port);
     await term.waitForScreen((s) => s.includes('waiting for publishers'), 'the waiting line');
-    expect(await term.screen()).toMatch(new RegExp(`^listening on rtmp://127\\.0\\.0\\.1:${port} \\(any app, keys: 1\\)`));
+    expect(await term.screen()).toMatch(new RegExp(`^listening on rtmp://127\\.0\\.0\\.1:${port} \\(any app, keys: 2\\)`));
 
-    // A wrong key is turned away; the right one gets a session and a status line.
+    // A wrong key is turned away; the right ones get a session and a status line each.
     const wrong = publishWithFfmpeg(fixturePath('small'), `rtmp://127.0.0.1:${port}/live/wrong`);
     await within(wrong.exited, 15_000, 'the rejected publisher exiting');
-    livePublish(`rtmp://127.0.0.1:${port}/live/secret`);
-    await term.waitForScreen((s) => s.includes('session live/secret from 127.0.0.1:'), 'the session line');
+    livePublish(`rtmp://127.0.0.1:${port}/live/secret`, 'hd720');
+    livePublish(`rtmp://127.0.0.1:${port}/live/other`, 'small');
+    await term.waitForScreen((s) => s.includes('session live/secret from 127.0.0.1:') && s.includes('session live/other from 127.0.0.1:'), 'the session lines');
 
-    // Numbers settle after two keyframes (about 2 s); then the line keeps being redrawn, never repeated.
-    const first = await term.waitForScreen((s) => statusLines(s).some((l) => l.gop > 0), 'a status line with a keyframe interval', 15_000);
+    // Numbers settle after two keyframes (about 2 s); then the lines keep being redrawn, never repeated.
+    const settled = (s: string) => {
+      const lines = statusLines(s);
+      return lines.length === 2 && lines.every((l) => l.gop > 0) ? lines : undefined;
+    };
+    const first = settled(await term.waitForScreen((s) => settled(s) !== undefined, 'two status lines with a keyframe interval', 15_000))!;
     const later = await term.waitForScreen(
       (s) => {
-        const lines = statusLines(s);
-        return lines.length === 1 && lines[0]!.uptime !== statusLines(first)[0]!.uptime;
+        const lines = settled(s);
+        return lines !== undefined && lines.every((l) => first.find((f) => f.key === l.key)!.uptime !== l.uptime);
       },
-      'the status line updated',
+      'the status lines updated',
       5_000,
     );
     const screen = later.split('\n');
     expect(screen.filter((l) => l.startsWith('live/secret  ')).length, later).toBe(1);
+    expect(screen.filter((l) => l.startsWith('live/other  ')).length, later).toBe(1);
     expect(screen.filter((l) => l.includes('waiting for publishers')), later).toEqual([]);
     expect(later).toMatch(/^rejected 127\.0\.0\.1:\d+ live\/wrong: unauthorized$/m);
-    const status = statusLines(later)[0]!;
-    // hd720: 1.4 Mb/s video + 96 kb/s audio at 30 fps; looped, its keyframes come 2, 2, then 1 s apart.
-    expect(status.bps, later).toBeGreaterThan(0.8e6);
-    expect(status.bps, later).toBeLessThan(3e6);
-    expect(status.fps, later).toBeGreaterThan(25);
-    expect(status.fps, later).toBeLessThan(35);
-    expect(status.gop, later).toBeGreaterThanOrEqual(1);
-    expect(status.gop, later).toBeLessThanOrEqual(2.5);
-    expect(status.dropped).toBe(0);
+    const [secret, other] = ['secret', 'other'].map((k) => statusLines(later).find((l) => l.key === k)!);
+    // hd720: 1.4 Mb/s video + 96 kb/s audio, small: 300 + 96 kb/s; both 30 fps; looped, their keyframes come 2, 2, then 1 s apart.
+    expect(secret!.bps, later).toBeGreaterThan(0.8e6);
+    expect(secret!.bps, later).toBeLessThan(3e6);
+    expect(other!.bps, later).toBeGreaterThan(0.15e6);
+    expect(other!.bps, later).toBeLessThan(0.8e6);
+    for (const status of [secret!, other!]) {
+      expect(status.fps, later).toBeGreaterThan(25);
+      expect(status.fps, later).toBeLessThan(35);
+      expect(status.gop, later).toBeGreaterThanOrEqual(1);
+      expect(status.gop, later).toBeLessThanOrEqual(2.5);
+      expect(status.dropped).toBe(0);
+    }
 
     await term.sendKeys('C-c');
     expect(await term.exitCode()).toBe(0);
     const last = await term.screen();
-    expect(last).toMatch(/^stopping \(SIGINT\): closing 1 session; Ctrl-C again to quit at once$/m);
+    expect(last).toMatch(/^stopping \(SIGINT\): closing 2 sessions; Ctrl-C again to quit at once$/m);
     expect(last).toMatch(/^end live\/secret \(closed\) after 0:00:\d\d, [\d.]+ [kM]B, \d+ packets$/m);
-    expect(last).toMatch(/^stopped after 0:00:\d\d: 1 session, [\d.]+ [kM]B received, 1 rejected$/m);
-    expect(statusLines(last), 'the status line is gone').toEqual([]);
+    expect(last).toMatch(/^end live\/other \(closed\) after 0:00:\d\d, [\d.]+ [kM]B, \d+ packets$/m);
+    expect(last).toMatch(/^stopped after 0:00:\d\d: 2 sessions, [\d.]+ [kM]B received, 1 rejected$/m);
+    expect(statusLines(last), 'the status lines are gone').toEqual([]);
   });
 
 });
