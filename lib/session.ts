@@ -283,6 +283,8 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
    * options.record of the ingest records from the first packet. A session whose packets only sinks take (no
    * 'packet' listener, no iterator once the handlers that saw 'session' have returned) costs no trip
    * through JS, and its `stats` stop counting; a consumer that attaches later gets packets from then on.
+   * Throws ERR_SESSION_ENDED when the session has ended, also when its publisher has already finished and
+   * only its 'end' is still on the way (a short publish sent faster than real time).
    */
   record(options: RecordOptions): Recorder {
     const resolved = resolveRecordOptions(options, 'options', this.record);

@@ -19,7 +19,7 @@ export interface RecordOptions {
   format?: RecordFormat;
   /** Cut at the first keyframe at or after this many seconds: every segment starts with a keyframe. Default: one file. */
   segmentSeconds?: number;
-  /** Media the recorder may hold while the disk is slow before it drops whole GOPs (counted). Default 10000. */
+  /** Media the recorder may hold while the disk is slow before it drops whole GOPs (counted). Default 30000. */
   maxBufferMs?: number;
 }
 
@@ -56,7 +56,7 @@ export interface RelayStats {
   timestampFixups: number;
 }
 
-export const SINK_DEFAULTS = Object.freeze({ recordMaxBufferMs: 10_000, relayMaxBufferMs: 5_000 });
+export const SINK_DEFAULTS = Object.freeze({ recordMaxBufferMs: 30_000, relayMaxBufferMs: 5_000 });
 
 /** What the addon is told for a recorder (lib/native.ts NativeServer.record). */
 export interface ResolvedRecordOptions {

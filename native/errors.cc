@@ -33,6 +33,14 @@ const char* ErrnoName(int err) {
     case EINTR: return "EINTR";
     case ENOSYS: return "ENOSYS";
     case ENOENT: return "ENOENT";
+    case ENOTDIR: return "ENOTDIR";
+    case EISDIR: return "EISDIR";
+    case ENOSPC: return "ENOSPC";
+    case EDQUOT: return "EDQUOT";
+    case EROFS: return "EROFS";
+    case EEXIST: return "EEXIST";
+    case EFBIG: return "EFBIG";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
     case ENETUNREACH: return "ENETUNREACH";
     case EHOSTUNREACH: return "EHOSTUNREACH";
     default: return nullptr;

@@ -80,18 +80,15 @@ int MuxerOutput::Write(const AVPacket* packet, bool* fixed_up, bool* skipped) {
   if (ret < 0) return ret;
   out->stream_index = index;
   int64_t& last = last_dts_[index];
-  if (out->dts != AV_NOPTS_VALUE && last != AV_NOPTS_VALUE &&
-      (out->dts < last || (strict_dts_ && out->dts == last))) {
-    int64_t fixed = strict_dts_ ? last + 1 : last;
-    av_log(nullptr, AV_LOG_WARNING, "stream %d: DTS %lld after %lld written as %lld\n", packet->stream_index,
-           static_cast<long long>(out->dts), static_cast<long long>(last), static_cast<long long>(fixed));
-    out->dts = fixed;
-    *fixed_up = true;
-  }
-  if (out->pts != AV_NOPTS_VALUE && out->dts != AV_NOPTS_VALUE && out->pts < out->dts) {
-    av_log(nullptr, AV_LOG_WARNING, "stream %d: PTS %lld before DTS %lld written as %lld\n", packet->stream_index,
-           static_cast<long long>(out->pts), static_cast<long long>(out->dts), static_cast<long long>(out->dts));
-    out->pts = out->dts;
+  const int64_t dts = out->dts, pts = out->pts;
+  if (dts != AV_NOPTS_VALUE && last != AV_NOPTS_VALUE && (dts < last || (strict_dts_ && dts == last)))
+    out->dts = strict_dts_ ? last + 1 : last;
+  if (pts != AV_NOPTS_VALUE && out->dts != AV_NOPTS_VALUE && pts < out->dts) out->pts = out->dts;
+  if (out->dts != dts || out->pts != pts) {
+    av_log(nullptr, AV_LOG_WARNING, "stream %d: DTS %lld PTS %lld written as DTS %lld PTS %lld (the %s muxer needs %s)\n",
+           packet->stream_index, static_cast<long long>(dts), static_cast<long long>(pts),
+           static_cast<long long>(out->dts), static_cast<long long>(out->pts), context_->oformat->name,
+           strict_dts_ ? "increasing DTS, PTS not before DTS" : "DTS that do not go back, PTS not before DTS");
     *fixed_up = true;
   }
   if (out->dts != AV_NOPTS_VALUE) last = out->dts;

@@ -77,7 +77,8 @@ void SessionSinks::Offer(const AVPacket* packet) {
   if (!streams_ || ended_) return;
   const SessionStreams& streams = *streams_;
   if (streams.reference_stream >= 0) {
-    if (streams.StartsGop(packet)) {
+    // The first GOP keeps what came before its keyframe (the session's start).
+    if (streams.StartsGop(packet) && std::exchange(recent_has_gop_, true)) {
       recent_.clear();
       recent_bytes_ = 0;
       recent_overflowed_ = false;

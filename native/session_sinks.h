@@ -36,6 +36,7 @@ class SessionSinks {
   std::shared_ptr<const SessionStreams> streams_;
   std::deque<PacketPtr> recent_;
   int64_t recent_bytes_ = 0;
+  bool recent_has_gop_ = false;     // a GOP started since the session did
   bool recent_overflowed_ = false;  // too large a GOP: nothing until the next
   bool ended_ = false;
 };

@@ -74,7 +74,12 @@ case $variant in
     install_targets=(install-progs)
     # Remux only: read the fixtures (mp4/mov, matroska/webm, flv), write FLV
     # (Enhanced RTMP included) to a file or an RTMP URL, listen as a
-    # reference receiver, probe with packet hashes. The flv muxer adds
+    # reference receiver, probe with packet hashes. The mp4, matroska and
+    # mpegts muxers and the mpegts demuxer make and probe the reference
+    # remuxes the recording tests compare with (test/helpers/recorded.ts);
+    # those muxers select the bitstream filters they insert themselves
+    # (h264/hevc_mp4toannexb, vp9_superframe, the adts muxer); the segment
+    # muxer makes the segmented ones. The flv muxer adds
     # aac_adtstoasc or extract_extradata when a stream needs it. One
     # decoder: the flv muxer writes VP9's vpcC from the pixel format, which
     # only decoding the first frame tells; without it the sequence header is
@@ -85,8 +90,8 @@ case $variant in
       --disable-ffplay --enable-ffmpeg --enable-ffprobe
       --enable-static --disable-shared
       --enable-network --enable-protocol=rtmp,tcp,file,pipe
-      --enable-demuxer=mov,matroska,flv,live_flv
-      --enable-muxer=flv,framehash
+      --enable-demuxer=mov,matroska,flv,live_flv,mpegts
+      --enable-muxer=flv,framehash,mp4,matroska,mpegts,segment
       --enable-parser=h264,hevc,av1,vp9,aac,opus,mpegaudio
       --enable-bsf=aac_adtstoasc,extract_extradata
       --enable-decoder=vp9
