@@ -207,17 +207,18 @@ export class RateMeter {
   #span(): { dt: number; first: Sample; last: Sample } | undefined {
     const first = this.#samples[0];
     const last = this.#samples[this.#samples.length - 1];
-    if (first === undefined || last === undefined || last.t <= first.t) return undefined;
+    // Half a window at least: the packets read while the session was probed arrive at once when it starts.
+    if (first === undefined || last === undefined || last.t - first.t < this.#windowMs / 2) return undefined;
     return { dt: (last.t - first.t) / 1000, first, last };
   }
 
-  /** Bits per second; undefined until two samples. */
+  /** Bits per second; undefined until the samples span half a window. */
   get bitrate(): number | undefined {
     const s = this.#span();
     return s === undefined ? undefined : ((s.last.bytes - s.first.bytes) * 8) / s.dt;
   }
 
-  /** Video packets (frames) per second; undefined until two samples or without video. */
+  /** Video packets (frames) per second; undefined until the samples span half a window, or without video. */
   get fps(): number | undefined {
     const s = this.#span();
     if (s === undefined || s.last.videoPackets === 0) return undefined;

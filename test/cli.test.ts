@@ -159,8 +159,10 @@ describe('the numbers', () => {
   });
 
   it('no fps and no keyframe interval without video', () => {
-    const m = new RateMeter();
+    const m = new RateMeter(2000);
     m.sample(0, { bytes: 0, streams: [{ index: 0, type: 'audio', packets: 0, bytes: 0, keyframes: 0 }] });
+    m.sample(500, { bytes: 8_000, streams: [{ index: 0, type: 'audio', packets: 21, bytes: 8_000, keyframes: 21 }] });
+    expect(m.bitrate, 'not before half a window').toBeUndefined();
     m.sample(1000, { bytes: 16_000, streams: [{ index: 0, type: 'audio', packets: 43, bytes: 16_000, keyframes: 43 }] });
     expect(m.bitrate).toBe(128_000);
     expect(m.fps).toBeUndefined();
@@ -438,7 +440,11 @@ describe.skipIf(!haveFfmpeg || !haveTmux)('recording and relaying', () => {
     await waitUntil(() => jsonLines(h.stdout()).some((e) => e.event === 'relay-connected'), 'relay-connected', 15_000);
     const relayed = await waitUntil(() => jsonLines(receiver.stdout()).find((e) => e.event === 'session'), 'the relayed session', 15_000);
     expect(relayed).toMatchObject({ app: 'copy', streamKey: 'secret', streams: [{ type: 'video', codec: 'h264', width: 1280, height: 720 }, { type: 'audio', codec: 'aac' }] });
-    await waitUntil(() => jsonLines(h.stdout()).some((e) => e.event === 'status' && (e.relays as Array<{ sentPackets: number }> | undefined)?.[0]?.sentPackets), 'a status with relayed packets', 10_000);
+    await waitUntil(
+      () => jsonLines(h.stdout()).some((e) => e.event === 'status' && e.keyframeInterval !== null && (e.relays as Array<{ sentPackets: number }> | undefined)?.[0]?.sentPackets),
+      'a settled status with relayed packets',
+      10_000,
+    );
     h.child.kill('SIGINT');
     expect((await waitForExit(h, 30_000)).code).toBe(0);
     const status = jsonLines(h.stdout()).filter((e) => e.event === 'status').at(-1)!;
