@@ -1,5 +1,6 @@
 // A command run in a real terminal: a detached tmux session on a tmux server
-// of its own (`tmux -L`, so other tmux users are never touched), its screen
+// of its own (`tmux -S` with a socket in a temporary folder, so other tmux
+// users are never touched and no socket is left behind), its screen
 // read with capture-pane and keys sent with send-keys (C-c is a SIGINT from
 // the terminal, as a user's Ctrl-C). The tmux server is killed when the test
 // that started it ends.
@@ -22,32 +23,30 @@ export interface TerminalRun {
   close(): void;
 }
 
-let runs = 0;
-
 const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
 function tmux(socket: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('tmux', ['-L', socket, ...args], (err, stdout, stderr) => (err ? reject(new Error(`tmux ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout)));
+    execFile('tmux', ['-S', socket, ...args], (err, stdout, stderr) => (err ? reject(new Error(`tmux ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout)));
   });
 }
 
 /** Runs argv in a width x height terminal. The pane stays after the command exits, so its last screen can be read. */
 export function runInTerminal(argv: readonly string[], opts: { width?: number; height?: number } = {}): TerminalRun {
   const dir = mkdtempSync(join(tmpdir(), 'rtmp-ingest-term-'));
-  const socket = `rtmp-ingest-test-${process.pid}-${runs++}`;
+  const socket = join(dir, 'tmux.sock');
   const exitFile = join(dir, 'exit');
   // A script file: tmux would otherwise read the command line itself (formats, quoting). bash, not
   // dash: on Ctrl-C dash dies with its child, bash goes on (the child handled the SIGINT) and records the exit code.
   const script = join(dir, 'run.sh');
   writeFileSync(script, `${argv.map(quote).join(' ')}\necho $? > ${quote(exitFile)}.tmp && mv ${quote(exitFile)}.tmp ${quote(exitFile)}\nexec sleep 3600\n`);
-  execFileSync('tmux', ['-L', socket, '-f', '/dev/null', 'new-session', '-d', '-x', String(opts.width ?? 200), '-y', String(opts.height ?? 50), '-s', 'run', `bash ${quote(script)}`]);
+  execFileSync('tmux', ['-S', socket, '-f', '/dev/null', 'new-session', '-d', '-x', String(opts.width ?? 200), '-y', String(opts.height ?? 50), '-s', 'run', `bash ${quote(script)}`]);
   let closed = false;
   const close = (): void => {
     if (closed) return;
     closed = true;
     try {
-      execFileSync('tmux', ['-L', socket, 'kill-server'], { stdio: 'ignore' });
+      execFileSync('tmux', ['-S', socket, 'kill-server'], { stdio: 'ignore' });
     } catch {
       /* already gone */
     }
