@@ -453,4 +453,19 @@ describe.skipIf(!haveFfmpeg || !haveTmux)('recording and relaying', () => {
     // The relay went when the first one stopped: the second sees its session end.
     await waitUntil(() => jsonLines(receiver.stdout()).some((e) => e.event === 'end'), "the relayed session's end", 15_000);
   });
+
+  it('a recording that cannot be written: a record-error event, the session and its status go on', async () => {
+    const port = await getFreePort();
+    const h = runCli(['--listen', `rtmp://127.0.0.1:${port}`, '--record', '/dev/null/{streamKey}.mp4', '--json']);
+    await waitForListeningPort(port, { process: h });
+    const pub = publishWithFfmpeg(fixturePath('small'), `rtmp://127.0.0.1:${port}/live/secret`);
+    expect((await within(pub.exited, 15_000, 'the publisher exiting')).code).toBe(0);
+    await waitUntil(() => jsonLines(h.stdout()).some((e) => e.event === 'end'), 'the end event');
+    h.child.kill('SIGINT');
+    expect((await waitForExit(h, 15_000)).code).toBe(0);
+    const events = jsonLines(h.stdout());
+    expect(events.find((e) => e.event === 'record-error')).toMatchObject({ app: 'live', streamKey: 'secret', error: { code: 'ENOTDIR', message: expect.stringContaining('/dev/null/secret.mp4') } });
+    // Every packet still counted: the session went on without its recorder.
+    expect(events.find((e) => e.event === 'end')).toMatchObject({ reason: 'eof', packets: 367 });
+  });
 });
