@@ -258,6 +258,24 @@ export function formatDuration(ms: number): string {
   return `${h}:${String(m).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
 }
 
+/**
+ * A relay target as printed: its stream key (the last path segment, the
+ * credential a service such as YouTube gives), query and user info hidden,
+ * so that logs do not carry it: rtmp://a.rtmp.youtube.com/live2/*****.
+ */
+export function redactUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return '*****';
+  }
+  const segments = u.pathname.split('/');
+  if (segments.length > 2) segments[segments.length - 1] = '*****';
+  const auth = u.username !== '' || u.password !== '' ? '*****@' : '';
+  return `${u.protocol}//${auth}${u.host}${segments.join('/')}${u.search !== '' ? '?*****' : ''}`;
+}
+
 function formatRemote(address: string | undefined, port: number | undefined): string {
   if (address === undefined) return '-';
   const host = address.includes(':') ? `[${address}]` : address;
@@ -536,7 +554,7 @@ export async function run(options: CliOptions, control: RunControl = {}): Promis
       rec.on('dropped', (d: { packets: number }) => emit('record-dropped', { ...idFields(t), packets: d.packets }, `${t.label}: recording dropped ${d.packets} packets (the disk is too slow)`));
     }
     for (const relay of t.session.relays) {
-      const url = relay.url;
+      const url = redactUrl(relay.url);
       t.relays.push(relay);
       relay.on('connected', () => emit('relay-connected', { ...idFields(t), url }, `${t.label}: relaying to ${url}`));
       relay.on('disconnected', (e?: unknown) =>
@@ -613,7 +631,7 @@ export async function run(options: CliOptions, control: RunControl = {}): Promis
           uptimeMs: Date.now() - stats.startedAt,
         };
         if (t.recorder !== undefined) fields.recording = { ...t.recorder.stats };
-        if (t.relays.length > 0) fields.relays = t.relays.map((r) => ({ url: r.url, connected: r.connected, ...r.stats }));
+        if (t.relays.length > 0) fields.relays = t.relays.map((r) => ({ url: redactUrl(r.url), connected: r.connected, ...r.stats }));
         jsonLine('stdout', 'status', fields);
       }
     } else {
@@ -690,11 +708,11 @@ export async function run(options: CliOptions, control: RunControl = {}): Promis
       keys: options.keys.length > 0 ? options.keys.length : null,
       record: options.record ?? null,
       segmentSeconds: options.segmentSeconds ?? null,
-      relays: options.relays,
+      relays: options.relays.map(redactUrl),
     },
     `listening on ${listenLine} (${target.app === undefined ? 'any app' : `app ${target.app}`}, ${accepts})` +
       (options.record !== undefined ? `; recording to ${options.record}${options.segmentSeconds !== undefined ? ` in ${options.segmentSeconds} s segments` : ''}` : '') +
-      (options.relays.length > 0 ? `; relaying to ${options.relays.join(', ')}` : ''),
+      (options.relays.length > 0 ? `; relaying to ${options.relays.map(redactUrl).join(', ')}` : ''),
   );
   redraw();
   control.stop = stop;

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
-import { formatBitrate, formatDuration, keyAuthorizer, parseCliArgs, printable, RateMeter, signalHandler, UsageError, type RunControl } from '../lib/cli.js';
+import { formatBitrate, formatDuration, keyAuthorizer, parseCliArgs, printable, RateMeter, redactUrl, signalHandler, UsageError, type RunControl } from '../lib/cli.js';
 import { ensureBuiltPackage } from './helpers/child.js';
 import { fixturePath } from './helpers/fixtures.js';
 import { getFreePort, waitForListeningPort } from './helpers/net.js';
@@ -173,6 +173,12 @@ describe('the numbers', () => {
     // ESC [2J clears the screen, OSC 0 retitles the terminal, U+009B is an 8-bit CSI.
     expect(printable('live/\u001b[2Jkey\u001b]0;owned\u0007 \u009b1A\r\ttab\nnext line')).toBe('live/?[2Jkey?]0;owned? ?1A??tab\nnext line');
     expect(printable('caméra-1 ✓')).toBe('caméra-1 ✓');
+  });
+
+  it("a relay target's key, query and credentials are not printed", () => {
+    expect(redactUrl('rtmp://a.rtmp.youtube.com/live2/abcd-efgh-ijkl')).toBe('rtmp://a.rtmp.youtube.com/live2/*****');
+    expect(redactUrl('rtmps://user:pw@host:444/app/sub/key?token=t')).toBe('rtmps://*****@host:444/app/sub/*****?*****');
+    expect(redactUrl('rtmp://host/app')).toBe('rtmp://host/app');
   });
 
   it('formats', () => {
@@ -448,7 +454,9 @@ describe.skipIf(!haveFfmpeg || !haveTmux)('recording and relaying', () => {
     h.child.kill('SIGINT');
     expect((await waitForExit(h, 30_000)).code).toBe(0);
     const status = jsonLines(h.stdout()).filter((e) => e.event === 'status').at(-1)!;
-    expect(status.relays).toEqual([expect.objectContaining({ url: `rtmp://127.0.0.1:${port2}/copy/secret`, connected: true, droppedPackets: 0 })]);
+    // The target's key is not printed.
+    expect(status.relays).toEqual([expect.objectContaining({ url: `rtmp://127.0.0.1:${port2}/copy/*****`, connected: true, droppedPackets: 0 })]);
+    expect(h.stdout()).not.toContain('copy/secret');
     expect(status.fps as number).toBeGreaterThan(25);
     // The relay went when the first one stopped: the second sees its session end.
     await waitUntil(() => jsonLines(receiver.stdout()).some((e) => e.event === 'end'), "the relayed session's end", 15_000);
