@@ -330,8 +330,20 @@ export function printable(text: string): string {
 /** Set when stdout's reader went away (EPIPE): nothing more is written to it. */
 let stdoutGone = false;
 
+/** Texts never to print, and what to print instead: the relay URLs (FFmpeg's messages name them whole). */
+const hidden: Array<[secret: string, shown: string]> = [];
+
+function scrub(text: string): string {
+  for (const [secret, shown] of hidden) text = text.split(secret).join(shown);
+  return text;
+}
+
 function writeOut(text: string): void {
-  if (!stdoutGone) process.stdout.write(text);
+  if (!stdoutGone) process.stdout.write(scrub(text));
+}
+
+function writeErr(text: string): void {
+  process.stderr.write(scrub(text));
 }
 
 interface Output {
@@ -364,7 +376,7 @@ class TerminalOutput implements Output {
 
   warn(text: string): void {
     this.#write(this.#erase());
-    process.stderr.write(printable(text) + '\n');
+    writeErr(printable(text) + '\n');
     this.#write(this.#render());
   }
 
@@ -408,7 +420,7 @@ class PlainOutput implements Output {
     writeOut(`${new Date().toISOString()} ${printable(text)}\n`);
   }
   warn(text: string): void {
-    process.stderr.write(`${new Date().toISOString()} ${printable(text)}\n`);
+    writeErr(`${new Date().toISOString()} ${printable(text)}\n`);
   }
   status(): void {}
   finish(): void {}
@@ -417,7 +429,7 @@ class PlainOutput implements Output {
 function jsonLine(stream: 'stdout' | 'stderr', event: string, fields: Record<string, unknown>): void {
   const line = JSON.stringify({ event, time: new Date().toISOString(), ...fields }) + '\n';
   if (stream === 'stdout') writeOut(line);
-  else process.stderr.write(line);
+  else writeErr(line);
 }
 
 // ---- the running command ---------------------------------------------------
@@ -465,8 +477,15 @@ export async function run(options: CliOptions, control: RunControl = {}): Promis
   const fatal = (message: string, error?: unknown): void => {
     if (json) jsonLine('stderr', 'error', { message, ...(error === undefined ? {} : { error: errorInfo(error) }) });
     else if (tty) out.warn(`rtmp-ingest: ${message}`);
-    else process.stderr.write(`rtmp-ingest: ${printable(message)}\n`);
+    else writeErr(`rtmp-ingest: ${printable(message)}\n`);
   };
+
+  for (const url of options.relays) {
+    hidden.push([url, redactUrl(url)]);
+    const u = new URL(url);
+    if (u.href !== url) hidden.push([u.href, redactUrl(url)]); // as normalized by the library
+  }
+  hidden.sort((a, b) => b[0].length - a[0].length); // the longest first: one URL may start another
 
   const ingestOptions: RtmpIngestOptions = { url: options.listen, logLevel: options.logLevel };
   if (options.keys.length > 0) ingestOptions.authorize = keyAuthorizer(options.keys);

@@ -476,4 +476,17 @@ describe.skipIf(!haveFfmpeg || !haveTmux)('recording and relaying', () => {
     // Every packet still counted: the session went on without its recorder.
     expect(events.find((e) => e.event === 'end')).toMatchObject({ reason: 'eof', packets: 367 });
   });
+
+  it('a relay target that is down: relay-error events, and its key in none of them', async () => {
+    const down = await getFreePort(); // nothing listens there
+    const port = await getFreePort();
+    const h = runCli(['--listen', `rtmp://127.0.0.1:${port}`, '--relay', `rtmp://127.0.0.1:${down}/live/topsecret`, '--json', '--log-level', 'warning']);
+    await waitForListeningPort(port, { process: h });
+    livePublish(`rtmp://127.0.0.1:${port}/live/secret`, 'small');
+    const error = await waitUntil(() => jsonLines(h.stdout()).find((e) => e.event === 'relay-error'), 'a relay-error event', 15_000);
+    expect(error).toMatchObject({ app: 'live', streamKey: 'secret', url: `rtmp://127.0.0.1:${down}/live/*****`, error: { code: 'ECONNREFUSED' } });
+    h.child.kill('SIGINT');
+    expect((await waitForExit(h, 15_000)).code).toBe(0);
+    expect(h.stdout() + h.stderr()).not.toContain('topsecret');
+  });
 });
