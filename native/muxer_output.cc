@@ -20,13 +20,19 @@ std::unique_ptr<MuxerOutput> MuxerOutput::Open(const Options& options, const Ses
   ctx->interrupt_callback = options.interrupt;
   if (options.flush_every_packet) ctx->flags |= AVFMT_FLAG_FLUSH_PACKETS;
   output->strict_dts_ = !(ctx->oformat->flags & AVFMT_TS_NONSTRICT);
+  output->interleave_ = options.interleave;
+  output->dts_floor_from_first_ = std::string(ctx->oformat->name) == "flv";
+  const bool mpegts = std::string(ctx->oformat->name) == "mpegts";
   for (size_t i = 0; i < streams.params.size(); i++) {
     const AVCodecParameters* par = streams.params[i].get();
     output->input_time_base_.push_back(streams.time_bases[i]);
     // Audio and video only: FLV's data streams (AMF, text) have no place
     // in the other containers. A codec the container cannot hold is left out.
     bool media = par->codec_type == AVMEDIA_TYPE_VIDEO || par->codec_type == AVMEDIA_TYPE_AUDIO;
-    if (!media || avformat_query_codec(ctx->oformat, par->codec_id, FF_COMPLIANCE_NORMAL) == 0) {
+    // mpegts takes AV1 and VP9 as private data that no demuxer reads back.
+    bool holdable = avformat_query_codec(ctx->oformat, par->codec_id, FF_COMPLIANCE_NORMAL) != 0 &&
+                    !(mpegts && (par->codec_id == AV_CODEC_ID_AV1 || par->codec_id == AV_CODEC_ID_VP9));
+    if (!media || !holdable) {
       if (media)
         av_log(nullptr, AV_LOG_WARNING, "%s: stream %zu (%s) left out: the container cannot hold it\n",
                options.format, i, avcodec_get_name(par->codec_id));
@@ -81,8 +87,14 @@ int MuxerOutput::Write(const AVPacket* packet, bool* fixed_up, bool* skipped) {
   out->stream_index = index;
   int64_t& last = last_dts_[index];
   const int64_t dts = out->dts, pts = out->pts;
+  const AVRational in_tb = input_time_base_[packet->stream_index];
   if (dts != AV_NOPTS_VALUE && last != AV_NOPTS_VALUE && (dts < last || (strict_dts_ && dts == last)))
     out->dts = strict_dts_ ? last + 1 : last;
+  if (dts_floor_from_first_ && out->dts != AV_NOPTS_VALUE) {
+    int64_t ms = av_rescale_q(out->dts, in_tb, AVRational{1, 1000});
+    if (first_dts_ms_ == AV_NOPTS_VALUE) first_dts_ms_ = ms;
+    if (ms < first_dts_ms_) out->dts = av_rescale_q(first_dts_ms_, AVRational{1, 1000}, in_tb);
+  }
   if (pts != AV_NOPTS_VALUE && out->dts != AV_NOPTS_VALUE && pts < out->dts) out->pts = out->dts;
   if (out->dts != dts || out->pts != pts) {
     av_log(nullptr, AV_LOG_WARNING, "stream %d: DTS %lld PTS %lld written as DTS %lld PTS %lld (the %s muxer needs %s)\n",
@@ -92,8 +104,9 @@ int MuxerOutput::Write(const AVPacket* packet, bool* fixed_up, bool* skipped) {
     *fixed_up = true;
   }
   if (out->dts != AV_NOPTS_VALUE) last = out->dts;
-  av_packet_rescale_ts(out, input_time_base_[packet->stream_index], context_->streams[index]->time_base);
-  ret = av_write_frame(context_.get(), out);
+  av_packet_rescale_ts(out, in_tb, context_->streams[index]->time_base);
+  // av_interleaved_write_frame takes the packet's reference; av_write_frame does not.
+  ret = interleave_ ? av_interleaved_write_frame(context_.get(), out) : av_write_frame(context_.get(), out);
   av_packet_unref(out);
   // A failed write to the file (a full disk) is kept in the AVIOContext.
   if (ret >= 0 && context_->pb && context_->pb->error < 0) ret = context_->pb->error;

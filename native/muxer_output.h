@@ -24,6 +24,10 @@ class MuxerOutput {
     Dictionary* muxer_options = nullptr;
     AVIOInterruptCB interrupt{nullptr, nullptr};
     bool flush_every_packet = false;  // relays: nothing waits in avio's buffer
+    // Through libavformat's interleaving queue (at most max_interleave_delta
+    // deep): lets movenc see each track's next packet when it cuts a
+    // fragment, so fragment starts keep their timestamps.
+    bool interleave = false;
   };
 
   // nullptr and `error` when the muxer, the file or the connection fails.
@@ -45,6 +49,10 @@ class MuxerOutput {
   std::vector<AVRational> input_time_base_;
   std::vector<int64_t> last_dts_;       // per output stream, in the input's time base
   bool strict_dts_ = true;
+  bool interleave_ = false;
+  // flvenc refuses a packet whose DTS is below the first one's (ms).
+  bool dts_floor_from_first_ = false;
+  int64_t first_dts_ms_ = AV_NOPTS_VALUE;
   PacketPtr scratch_{av_packet_alloc()};
 };
 

@@ -30,6 +30,7 @@ void SetCrashSafeOptions(const std::string& format, Dictionary* options) {
     // (audio-only files too), after an empty moov.
     options->Set("movflags", "frag_keyframe+empty_moov+default_base_moof");
     options->Set("frag_duration", "1000000");
+    options->Set("max_interleave_delta", "1000000");
   } else if (format == "mkv") {
     options->Set("cluster_time_limit", "1000");
   }
@@ -125,6 +126,7 @@ bool Recorder::OpenSegment(const std::shared_ptr<const SessionStreams>& streams)
   open.format = MuxerName(options_.format);
   open.url = path;
   open.muxer_options = &muxer_options;
+  open.interleave = options_.format == "mp4";
   ErrorInfo error;
   output_ = MuxerOutput::Open(open, *streams, &error);
   if (!output_) {
