@@ -226,7 +226,7 @@ describe.skipIf(!haveFfmpeg || !havePrebuildCache)('the npm package', () => {
   it('ships the four prebuilds, both entries with types and the licenses, and nothing else of the repo', async () => {
     const { stdout } = await run('npm', ['pack', '--dry-run', '--json'], { cwd: stage });
     const files = (JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path);
-    for (const must of ['dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'LICENSE', 'LICENSE.FFmpeg', 'README.md', 'package.json'])
+    for (const must of ['dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'dist/cli.js', 'LICENSE', 'LICENSE.FFmpeg', 'README.md', 'package.json'])
       expect(files).toContain(must);
     expect(files.filter((f) => f.startsWith('prebuilds/')).sort()).toEqual(PREBUILDS.map((p) => p.file).sort());
     const unwanted = files.filter((f) => /^(test|bench|build|build-\w+|deps|node_modules|\.ci)\//.test(f) || /\.(flv|tar\.xz|tgz|o|a)$/.test(f));
@@ -285,6 +285,9 @@ describe.skipIf(!haveFfmpeg || !havePrebuildCache)('the npm package', () => {
       expectSamePackets(result.packets, reference, { label: `installed package in ${dir}`, interleaving: true });
       const esm = JSON.parse((await run(process.execPath, ['smoke.mjs'], { cwd: dir, env })).stdout) as { port: number };
       expect(esm.port).toBeGreaterThan(0);
+      // The command line, as npm linked it (package.json "bin").
+      const version = JSON.parse(readFileSync(join(dir, 'node_modules', 'rtmp-ingest', 'package.json'), 'utf8')).version as string;
+      expect((await run(join(dir, 'node_modules', '.bin', 'rtmp-ingest'), ['--version'], { cwd: dir, env })).stdout).toBe(`${version}\n`);
     };
     await check(project);
 
