@@ -134,7 +134,7 @@ describe.skipIf(!haveFfmpeg)('record', () => {
     const started = new Promise<Watched>((resolve) => ingest.once('session', (s) => resolve(watch(s, s.recorders[0]!))));
     publishWithFfmpeg(fixturePath('hd720'), `rtmp://127.0.0.1:${port}/live/key`, { realtime: true, loop: true });
     const w = await started;
-    await waitUntil(() => w.packets.length > 100, 15_000);
+    await waitUntil(() => w.packets.length > 100, '100 packets');
     await ingest.close();
     expect(w.segments).toHaveLength(1);
     expect(w.segments[0]!.path).toBe(join(dir, 'closing.mp4'));

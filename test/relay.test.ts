@@ -113,7 +113,7 @@ describe.skipIf(!haveFfmpeg)('relay', () => {
     expect(await a.ended).toBe('eof');
     await relays[0]!.finished;
     expect(relays[0]!.stats.droppedPackets).toBe(0);
-    await waitUntil(() => nginx.recordings().length > 0, 10_000);
+    await waitUntil(() => nginx.recordings().length > 0, 'a recording by nginx-rtmp', 10_000);
     // nginx-rtmp finishes the file when the publish ends; give it its close.
     await new Promise((r) => setTimeout(r, 500));
     const recorded = await probePackets(nginx.recordings()[0]!);
@@ -135,7 +135,7 @@ describe.skipIf(!haveFfmpeg)('relay', () => {
     const pub = publishWithFfmpeg(fixturePath('hd720'), `rtmp://127.0.0.1:${port}/live/key`, { realtime: true });
     const a = await source;
     const watched = watchRelay(a.relay);
-    await waitUntil(() => watched.events.some((e) => e.startsWith('error:')), 10_000);
+    await waitUntil(() => watched.events.some((e) => e.startsWith('error:')), 'a relay error', 10_000);
     await new Promise((r) => setTimeout(r, 1500));
     const target = newIngest({ url: `rtmp://127.0.0.1:${targetPort}/out/late` });
     const relayed = nextCollected(target);
@@ -170,9 +170,9 @@ describe.skipIf(!haveFfmpeg)('relay', () => {
     const relay = a.session.relays[0]!;
     const watched = watchRelay(relay);
     const b1 = await firstRelayed;
-    await waitUntil(() => b1.packets.length > 30, 10_000);
+    await waitUntil(() => b1.packets.length > 30, '30 relayed packets', 10_000);
     await first.close();
-    await waitUntil(() => watched.events.some((e) => e.startsWith('disconnected:')), 15_000);
+    await waitUntil(() => watched.events.some((e) => e.startsWith('disconnected:')), 'a lost connection');
     const second = newIngest({ url: `rtmp://127.0.0.1:${targetPort}/out/flaky` });
     const secondRelayed = nextCollected(second);
     await second.listen();
@@ -214,7 +214,7 @@ describe.skipIf(!haveFfmpeg)('relay', () => {
     });
     publishWithFfmpeg(fixturePath('hd720'), `rtmp://127.0.0.1:${port}/live/relayed`, { realtime: true });
     publishWithFfmpeg(fixturePath('hd720'), `rtmp://127.0.0.1:${port}/live/plain`, { realtime: true });
-    await waitUntil(() => sessions.size === 2, 10_000);
+    await waitUntil(() => sessions.size === 2, 'two sessions', 10_000);
     const reference = await probePackets(fixturePath('hd720'));
     for (const name of ['relayed', 'plain']) {
       const s = sessions.get(name)!;

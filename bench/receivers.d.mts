@@ -1,0 +1,3 @@
+// Types for what the tests import from receivers.mjs.
+/** The rtmp module Debian installs, or undefined. */
+export function nginxRtmpModule(): string | undefined;
