@@ -11,13 +11,10 @@
 // plain line per event; with --json, one JSON object per line per event
 // (and a 'status' one per session each second), nothing else on stdout.
 //
-// The numbers come from session.stats, sampled every SAMPLE_MS. Without
-// recording or relaying the CLI is no packet consumer: it calls
-// session.resume() so that packets nobody takes are not held. A session
-// whose packets only sinks take no longer comes through JS, and its stats
-// stop counting (lib/session.ts record()); so with --record or --relay the
-// CLI listens to 'packet' (with a listener that does nothing) to keep the
-// stats counting: one trip through JS per packet, the cost of the status.
+// The numbers come from session.stats, sampled every SAMPLE_MS. The CLI is
+// no packet consumer: it calls session.resume() so that packets nobody takes
+// are not held, and a session with a recorder or a relay then sends no
+// packet through JS at all (its stats count them natively).
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -449,9 +446,6 @@ interface Tracked {
   relays: Relay[];
 }
 
-/** The 'packet' listener that keeps a session's stats counting when it has sinks. */
-function keepCounting(): void {}
-
 function dropped(t: Tracked): number {
   let n = t.recorder?.stats.droppedPackets ?? 0;
   for (const r of t.relays) n += r.stats.droppedPackets;
@@ -540,8 +534,6 @@ export async function run(options: CliOptions, control: RunControl = {}): Promis
     };
     tracked.set(session.id, t);
     session.resume(); // the CLI takes no packets; let them go instead of holding them
-    // With sinks, packets come to JS only for a consumer, and stats count only what comes (see the top).
-    if (session.recorders.length > 0 || session.relays.length > 0) session.on('packet', keepCounting);
     t.meter.sample(performance.now(), session.stats);
     emit(
       'session',

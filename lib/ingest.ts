@@ -343,6 +343,7 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
       disconnect: () => this.#disconnect(connection),
       isMuted: () => this.#muted,
       deliverPackets: (deliver) => this.#callNative('deliverPackets', (n) => n.deliverPackets(connection, deliver)),
+      undelivered: () => this.#callNative('undelivered', (n) => n.undelivered(connection)),
       record: (options, sessionId) => {
         const entry = this.#table.get(connection);
         return this.#state === 'listening' && entry !== undefined ? this.#addRecorder(entry, options, sessionId) : undefined;
@@ -479,7 +480,7 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
           if (s !== undefined) {
             const reason = entry!.replaced === true && event.reason === 'closed' ? 'replaced' : event.reason;
             const error = event.error === undefined ? undefined : fromNative(event.error, 'ERR_SESSION', `session ended: ${event.reason}`);
-            sessionControl(s).end(reason, error);
+            sessionControl(s).end(reason, error, event.undelivered);
           }
         });
       case 'closed':

@@ -90,8 +90,8 @@ export type NativeEvent =
   /** onMetaData changed mid-session. */
   | { type: 'metadata'; connection: number; metadata: Record<string, string> }
   | NativePacketBatch
-  /** The session ended; every packet read before it was delivered before this event. */
-  | { type: 'end'; connection: number; reason: 'eof' | 'idle-timeout' | 'error' | 'closed'; error?: NativeError }
+  /** The session ended; every packet read before it was delivered before this event (or, while delivery was off, counted in `undelivered`). */
+  | { type: 'end'; connection: number; reason: 'eof' | 'idle-timeout' | 'error' | 'closed'; error?: NativeError; undelivered?: NativePacketCounts }
   /** The connection's socket is closed and its thread done: its last event. */
   | { type: 'closed'; connection: number }
   /** An FFmpeg log line from one of this server's threads, already filtered by logLevel. */
@@ -99,6 +99,16 @@ export type NativeEvent =
   /** The server stopped by itself (a fatal accept error). */
   | { type: 'stopped'; connection: number; error?: NativeError }
   | NativeSinkEvent;
+
+/** Packets a connection read but did not send to JS (deliverPackets(connection, false): only its sinks took them). */
+export interface NativePacketCounts {
+  packets: number;
+  bytes: number;
+  keyframes: number;
+  corrupt: number;
+  lastReadAtUs: number; // CLOCK_MONOTONIC µs of the latest
+  streams: { packets: number; bytes: number; keyframes: number }[]; // by stream index
+}
 
 /** A sink's counters: a recorder's or a relay's (packets = written or sent). */
 export interface NativeSinkStats {
@@ -168,8 +178,10 @@ export interface NativeServer {
   release(connection: number, bytes: number): void;
   /** Ends the connection's session with reason 'closed'. */
   disconnect(connection: number): void;
-  /** Whether the connection's packets go to JS (default true); off, only its sinks get them. */
+  /** Whether the connection's packets go to JS (default true); off, only its sinks get them, and they are counted. */
   deliverPackets(connection: number, deliver: boolean): void;
+  /** What was counted instead of delivered so far; undefined when the connection is gone (its 'end' carried the totals). */
+  undelivered(connection: number): NativePacketCounts | undefined;
   /** Adds a recorder to the connection's session: its sink id, 0 when the connection is gone. Added before authorize(), it gets every packet; later, it starts at the GOP in progress. */
   record(connection: number, options: NativeRecordOptions): number;
   /** Adds a relay, like record(). */

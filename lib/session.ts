@@ -26,7 +26,7 @@ import { markAsUntransferable } from 'node:worker_threads';
 import { AsyncQueue, Deque } from './async-queue';
 import type { Dispatcher, Job } from './dispatcher';
 import { ErrorCode, IngestError } from './errors';
-import { PACKET_META_FIELDS, PacketMeta, type NativePacketBatch, type NativeStreamInfo } from './native';
+import { PACKET_META_FIELDS, PacketMeta, type NativePacketBatch, type NativePacketCounts, type NativeStreamInfo } from './native';
 import { Recorder, resolveRecordOptions, resolveRelayOptions, type RecordOptions, type Relay, type RelayOptions, type ResolvedRecordOptions } from './sinks';
 
 export type MediaType = NativeStreamInfo['type'];
@@ -82,6 +82,8 @@ export interface SessionStats {
   corruptPackets: number;
   /** Average bits per second between the first and the last packet (wall clock); 0 until there are two batches. */
   bitrate: number;
+  /** Read but never sent to JS: while no JS consumer was attached, only the session's recorders and relays took them. Counted in packets too. */
+  undeliveredPackets: number;
   /** Delivered to JS and not yet consumed (held, or queued for a `for await` consumer). */
   bufferedPackets: number;
   bufferedBytes: number;
@@ -109,6 +111,8 @@ export interface SessionHost {
   isMuted(): boolean;
   /** Whether the addon sends this session's packets to JS (its sinks get them either way). */
   deliverPackets(deliver: boolean): void;
+  /** The packets the addon counted instead of delivering, so far. */
+  undelivered(): NativePacketCounts | undefined;
   /** Adds a sink to this session's connection; undefined when the connection is gone. */
   record(options: ResolvedRecordOptions, sessionId: string): Recorder | undefined;
   relay(url: string, maxBufferMs: number): Relay | undefined;
@@ -135,8 +139,8 @@ export interface SessionControl {
   batchJob(batch: NativePacketBatch): Job;
   addStream(stream: NativeStreamInfo): void;
   setMetadata(metadata: Record<string, string>): void;
-  /** Ends the session (emits 'end' last); no-op if it has ended. */
-  end(reason: EndReason, error?: IngestError): void;
+  /** Ends the session (emits 'end' last); no-op if it has ended. `undelivered`: the addon's final count. */
+  end(reason: EndReason, error?: IngestError, undelivered?: NativePacketCounts): void;
 }
 
 interface Entry {
@@ -226,6 +230,8 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
   readonly #relays = new Set<Relay>();
   #delivering = true;
   #deliveryCheckQueued = false;
+  /** The addon's final count of packets it did not deliver (set at the end). */
+  #undelivered: NativePacketCounts | undefined;
 
   // stats
   readonly #startedAt = Date.now();
@@ -250,7 +256,7 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
     batchJob: (batch) => this.#batchJob(batch),
     addStream: (stream) => this.#addStream(stream),
     setMetadata: (metadata) => this.#setMetadata(metadata),
-    end: (reason, error) => this.#end(reason, error),
+    end: (reason, error, undelivered) => this.#end(reason, error, undelivered),
   };
 
   /** Sessions are created by RtmpIngest; there is no use in constructing one. */
@@ -336,20 +342,32 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
     return this.#error;
   }
 
-  /** A snapshot of the counters. */
+  /** A snapshot of the counters: every packet read, whether JS or only the session's sinks took it. */
   get stats(): SessionStats {
-    const elapsed = this.#firstPacketAt !== undefined && this.#lastPacketAt !== undefined ? this.#lastPacketAt - this.#firstPacketAt : 0;
+    const extra = this.#undelivered ?? this.#host.undelivered();
+    let lastPacketAt = this.#lastPacketAt;
+    if (extra !== undefined && extra.packets > 0) {
+      const at = Date.now() - (Number(process.hrtime.bigint() / 1000n) - extra.lastReadAtUs) / 1000;
+      lastPacketAt = Math.round(Math.max(lastPacketAt ?? 0, at));
+    }
+    const elapsed = this.#firstPacketAt !== undefined && lastPacketAt !== undefined ? lastPacketAt - this.#firstPacketAt : 0;
     const streams: StreamStats[] = [];
-    for (const slot of this.#slots) if (slot !== undefined) streams.push({ ...slot.stats });
+    for (const slot of this.#slots) {
+      if (slot === undefined) continue;
+      const more = extra?.streams[slot.stats.index];
+      streams.push(more === undefined ? { ...slot.stats } : { ...slot.stats, packets: slot.stats.packets + more.packets, bytes: slot.stats.bytes + more.bytes, keyframes: slot.stats.keyframes + more.keyframes });
+    }
+    const bytes = this.#bytes + (extra?.bytes ?? 0);
     return {
       startedAt: this.#startedAt,
-      lastPacketAt: this.#lastPacketAt,
+      lastPacketAt,
       endedAt: this.#endedAt,
-      packets: this.#packets,
-      bytes: this.#bytes,
-      keyframes: this.#keyframes,
-      corruptPackets: this.#corrupt,
-      bitrate: elapsed > 0 ? Math.round((this.#bytes * 8 * 1000) / elapsed) : 0,
+      packets: this.#packets + (extra?.packets ?? 0),
+      bytes,
+      keyframes: this.#keyframes + (extra?.keyframes ?? 0),
+      corruptPackets: this.#corrupt + (extra?.corrupt ?? 0),
+      bitrate: elapsed > 0 ? Math.round((bytes * 8 * 1000) / elapsed) : 0,
+      undeliveredPackets: extra?.packets ?? 0,
       bufferedPackets: this.#bufferedPackets,
       bufferedBytes: this.#bufferedBytes,
       streams,
@@ -647,8 +665,9 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
     this.#flushRelease();
   }
 
-  #end(reason: EndReason, error?: IngestError): void {
+  #end(reason: EndReason, error?: IngestError, undelivered?: NativePacketCounts): void {
     if (this.#ended) return;
+    this.#undelivered = undelivered ?? this.#host.undelivered();
     this.#ended = true;
     this.#endReason = reason;
     this.#error = error;

@@ -19,12 +19,12 @@ export interface RecordOptions {
   format?: RecordFormat;
   /** Cut at the first keyframe at or after this many seconds: every segment starts with a keyframe. Default: one file. */
   segmentSeconds?: number;
-  /** Media the recorder may hold while the disk is slow before it drops whole GOPs (counted). Default 30000. */
+  /** How long a packet may wait for a slow disk before the oldest whole GOPs are dropped (counted). Default 30000. */
   maxBufferMs?: number;
 }
 
 export interface RelayOptions {
-  /** Media the relay may hold while the target is slow or down before it drops whole GOPs (counted). Default 5000. */
+  /** How long a packet may wait for a slow or unreachable target before the oldest whole GOPs are dropped (counted). Default 5000. */
   maxBufferMs?: number;
 }
 

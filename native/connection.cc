@@ -309,9 +309,29 @@ bool Connection::WaitForRoom() {
   return true;
 }
 
+PacketCounts Connection::Undelivered() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return undelivered_;
+}
+
 void Connection::PushPacket(PacketPtr packet, int64_t read_at_us) {
   sinks_.Offer(packet.get());
-  if (!deliver_packets_.load(std::memory_order_relaxed)) return;
+  if (!deliver_packets_.load(std::memory_order_relaxed)) {
+    std::lock_guard<std::mutex> lock(mu_);
+    PacketCounts& c = undelivered_;
+    bool key = packet->flags & AV_PKT_FLAG_KEY;
+    c.packets++;
+    c.bytes += packet->size;
+    c.keyframes += key;
+    c.corrupt += (packet->flags & AV_PKT_FLAG_CORRUPT) != 0;
+    c.last_read_us = read_at_us;
+    if (c.streams.size() <= static_cast<size_t>(packet->stream_index)) c.streams.resize(packet->stream_index + 1);
+    PacketCounts::Stream& s = c.streams[packet->stream_index];
+    s.packets++;
+    s.bytes += packet->size;
+    s.keyframes += key;
+    return;
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     outstanding_bytes_ += packet->size;
@@ -423,6 +443,7 @@ int Connection::ReadAndPush(AVFormatContext* input, std::vector<StreamProbe>* pr
 void Connection::EndSession(int averror, int stream_error) {
   sinks_.End();
   Event end = NewEvent(Event::Kind::End);
+  end.undelivered = Undelivered();
   bool disconnecting;
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -73,6 +73,7 @@ class Connection {
   // for a session whose packets only sinks take).
   void DeliverPackets(bool deliver) { deliver_packets_.store(deliver); }
   SessionSinks& sinks() { return sinks_; }
+  PacketCounts Undelivered();
   // Interrupts whatever the thread is doing; Join() waits for it.
   void Stop();
   void Join();
@@ -128,6 +129,7 @@ class Connection {
   bool disconnecting_ = false;
   std::optional<bool> verdict_;
   int64_t outstanding_bytes_ = 0;
+  PacketCounts undelivered_;
 };
 
 }  // namespace rtmp_ingest

@@ -44,6 +44,17 @@ struct SinkStats {
   int64_t packets = 0, bytes = 0, segments = 0, dropped_packets = 0, timestamp_fixups = 0, reconnects = 0;
 };
 
+// Packets a connection read but did not send to JS (while only sinks took
+// its session's packets): lib/ adds them to the session's stats.
+struct PacketCounts {
+  struct Stream {
+    int64_t packets = 0, bytes = 0, keyframes = 0;
+  };
+  int64_t packets = 0, bytes = 0, keyframes = 0, corrupt = 0;
+  int64_t last_read_us = 0;  // CLOCK_MONOTONIC
+  std::vector<Stream> streams;  // by stream index
+};
+
 using MetadataEntries = std::vector<std::pair<std::string, std::string>>;
 
 struct Event {
@@ -67,6 +78,7 @@ struct Event {
   int64_t duration_ms = 0;         // Sink 'segment'; bytes holds its size
   int64_t count = 0;               // Sink 'dropped': packets
   std::optional<SinkStats> stats;  // Sink 'ended'
+  std::optional<PacketCounts> undelivered;  // End
 
   Event(Kind k, uint64_t connection_id) : kind(k), connection(connection_id) {}
 };

@@ -249,6 +249,25 @@ napi_value StatsToJs(JsWriter& js, const SinkStats& stats) {
   return o;
 }
 
+napi_value CountsToJs(JsWriter& js, const PacketCounts& counts) {
+  napi_value o = js.Object();
+  js.Set(o, "packets", static_cast<double>(counts.packets));
+  js.Set(o, "bytes", static_cast<double>(counts.bytes));
+  js.Set(o, "keyframes", static_cast<double>(counts.keyframes));
+  js.Set(o, "corrupt", static_cast<double>(counts.corrupt));
+  js.Set(o, "lastReadAtUs", static_cast<double>(counts.last_read_us));
+  napi_value streams = js.Array(counts.streams.size());
+  for (size_t i = 0; i < counts.streams.size(); i++) {
+    napi_value s = js.Object();
+    js.Set(s, "packets", static_cast<double>(counts.streams[i].packets));
+    js.Set(s, "bytes", static_cast<double>(counts.streams[i].bytes));
+    js.Set(s, "keyframes", static_cast<double>(counts.streams[i].keyframes));
+    js.SetIndex(streams, static_cast<uint32_t>(i), s);
+  }
+  js.Set(o, "streams", streams);
+  return o;
+}
+
 const char* KindName(Event::Kind kind) {
   switch (kind) {
     case Event::Kind::Connection: return "connection";
@@ -304,6 +323,7 @@ napi_value EventToJs(JsWriter& js, Event& event) {
       break;
     case Event::Kind::End:
       js.Set(o, "reason", event.reason);
+      if (event.undelivered && event.undelivered->packets > 0) js.Set(o, "undelivered", CountsToJs(js, *event.undelivered));
       break;
     case Event::Kind::Log:
       js.Set(o, "level", event.level);
@@ -334,6 +354,12 @@ napi_value EventsToJs(napi_env env, std::vector<Event>& events) {
   napi_value batch = js.Array(events.size());
   for (size_t i = 0; i < events.size() && js.ok(); i++) js.SetIndex(batch, static_cast<uint32_t>(i), EventToJs(js, events[i]));
   return js.ok() ? batch : nullptr;
+}
+
+napi_value PacketCountsToJs(napi_env env, const PacketCounts& counts) {
+  JsWriter js(env, JsCache::Of(env));
+  napi_value o = CountsToJs(js, counts);
+  return js.ok() ? o : nullptr;
 }
 
 napi_value SinkStatsToJs(napi_env env, const SinkStats& stats) {

@@ -28,6 +28,9 @@ napi_value EventsToJs(napi_env env, std::vector<Event>& events);
 // cannot run any more.
 bool PacketBatchesToJs(napi_env env, std::vector<Event>& batches, napi_value* meta, napi_value* data, napi_value* groups);
 
+// lib/native.ts NativePacketCounts.
+napi_value PacketCountsToJs(napi_env env, const PacketCounts& counts);
+
 // A sink's counters as lib/native.ts NativeSinkStats.
 napi_value SinkStatsToJs(napi_env env, const SinkStats& stats);
 

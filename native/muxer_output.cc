@@ -9,6 +9,7 @@ extern "C" {
 namespace rtmp_ingest {
 
 std::unique_ptr<MuxerOutput> MuxerOutput::Open(const Options& options, const SessionStreams& streams, ErrorInfo* error) {
+  const std::string& name = options.name.empty() ? options.url : options.name;
   AVFormatContext* raw = nullptr;
   int ret = avformat_alloc_output_context2(&raw, nullptr, options.format, options.url.c_str());
   if (ret < 0 || !raw) {
@@ -57,13 +58,13 @@ std::unique_ptr<MuxerOutput> MuxerOutput::Open(const Options& options, const Ses
     ret = avio_open2(&ctx->pb, options.url.c_str(), AVIO_FLAG_WRITE, &ctx->interrupt_callback,
                      options.io_options ? options.io_options->Address() : nullptr);
     if (ret < 0) {
-      *error = ErrorFromAverror(ret, "opening " + options.url);
+      *error = ErrorFromAverror(ret, "opening " + name);
       return nullptr;
     }
   }
   ret = avformat_write_header(ctx, options.muxer_options ? options.muxer_options->Address() : nullptr);
   if (ret < 0) {
-    *error = ErrorFromAverror(ret, "writing the " + std::string(options.format) + " header to " + options.url);
+    *error = ErrorFromAverror(ret, "writing the " + std::string(options.format) + " header to " + name);
     return nullptr;
   }
   if (!output->scratch_) {

@@ -20,6 +20,7 @@ class MuxerOutput {
   struct Options {
     const char* format = nullptr;  // libavformat's muxer name: 'mp4', 'matroska', 'mpegts', 'flv'
     std::string url;               // a file path or rtmp(s)://
+    std::string name;              // what error messages call it (a relay's URL without its key); default url
     Dictionary* io_options = nullptr;
     Dictionary* muxer_options = nullptr;
     AVIOInterruptCB interrupt{nullptr, nullptr};

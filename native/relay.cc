@@ -13,6 +13,15 @@ constexpr int64_t kMaxBackoffMs = 8000;
 // a lost connection.
 constexpr const char* kWriteTimeoutUs = "10000000";
 
+// The URL without what follows its app: the stream key (and its query) is a
+// secret that error messages, and the logs they end up in, must not carry.
+std::string WithoutKey(const std::string& url) {
+  size_t host = url.find("://");
+  size_t app = url.find('/', host == std::string::npos ? 0 : host + 3);
+  size_t key = app == std::string::npos ? std::string::npos : url.find('/', app + 1);
+  return key == std::string::npos ? url.substr(0, app) + "/*****" : url.substr(0, key) + "/*****";
+}
+
 }  // namespace
 
 Relay::Relay(uint64_t id, uint64_t connection, const SinkContext& context, RelayOptions options)
@@ -27,6 +36,7 @@ bool Relay::Connect(const SessionStreams& streams) {
   MuxerOutput::Options open;
   open.format = "flv";
   open.url = options_.url;
+  open.name = WithoutKey(options_.url);
   open.io_options = &io_options;
   open.interrupt = {&Sink::OnInterrupt, this};
   open.flush_every_packet = true;
@@ -80,7 +90,7 @@ void Relay::Run() {
       awaiting_gop = true;
       if (stopping()) break;
       Event lost = NewReport("disconnected");
-      lost.error = ErrorFromAverror(ret, "sending to " + options_.url);
+      lost.error = ErrorFromAverror(ret, "sending to " + WithoutKey(options_.url));
       Report(std::move(lost));
       continue;
     }

@@ -138,6 +138,12 @@ void Server::DeliverPackets(uint64_t connection, bool deliver) {
   WithConnection(connection, [&](Connection& c) { c.DeliverPackets(deliver); });
 }
 
+std::optional<PacketCounts> Server::Undelivered(uint64_t connection) {
+  std::optional<PacketCounts> counts;
+  WithConnection(connection, [&](Connection& c) { counts = c.Undelivered(); });
+  return counts;
+}
+
 uint64_t Server::AddSink(uint64_t connection,
                          const std::function<std::shared_ptr<Sink>(uint64_t id, const SinkContext& context)>& make) {
   std::lock_guard<std::mutex> lock(mu_);

@@ -45,6 +45,7 @@ class Server {
   void Release(uint64_t connection, int64_t bytes);
   void Disconnect(uint64_t connection);
   void DeliverPackets(uint64_t connection, bool deliver);
+  std::optional<PacketCounts> Undelivered(uint64_t connection);
   // Adds the sink `make` builds to a connection's session and starts it;
   // its id, or 0 when the connection is gone.
   uint64_t AddSink(uint64_t connection,

@@ -83,6 +83,7 @@ Napi::Function ServerObject::Define(Napi::Env env) {
                          InstanceMethod<&ServerObject::Release>("release"),
                          InstanceMethod<&ServerObject::Disconnect>("disconnect"),
                          InstanceMethod<&ServerObject::DeliverPackets>("deliverPackets"),
+                         InstanceMethod<&ServerObject::Undelivered>("undelivered"),
                          InstanceMethod<&ServerObject::Record>("record"),
                          InstanceMethod<&ServerObject::Relay>("relay"),
                          InstanceMethod<&ServerObject::StopSink>("stopSink"),
@@ -207,6 +208,14 @@ Napi::Value ServerObject::DeliverPackets(const Napi::CallbackInfo& info) {
   if (server_ && info.Length() >= 2 && info[0].IsNumber())
     server_->DeliverPackets(ConnectionId(info[0]), info[1].ToBoolean().Value());
   return info.Env().Undefined();
+}
+
+Napi::Value ServerObject::Undelivered(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!server_ || info.Length() < 1 || !info[0].IsNumber()) return env.Undefined();
+  std::optional<PacketCounts> counts = server_->Undelivered(ConnectionId(info[0]));
+  if (!counts) return env.Undefined();
+  return Napi::Value(env, PacketCountsToJs(env, *counts));
 }
 
 // record(connection, { path, format, segmentMs, maxBufferMs }): the sink's

@@ -28,6 +28,7 @@ class ServerObject : public Napi::ObjectWrap<ServerObject> {
   Napi::Value Release(const Napi::CallbackInfo& info);
   Napi::Value Disconnect(const Napi::CallbackInfo& info);
   Napi::Value DeliverPackets(const Napi::CallbackInfo& info);
+  Napi::Value Undelivered(const Napi::CallbackInfo& info);
   Napi::Value Record(const Napi::CallbackInfo& info);
   Napi::Value Relay(const Napi::CallbackInfo& info);
   Napi::Value StopSink(const Napi::CallbackInfo& info);

@@ -82,7 +82,7 @@ void Sink::Offer(const AVPacket* packet) {
         awaiting_gop_ = true;
       } else {
         queued_bytes_ += ref->size;
-        queue_.push_back(std::move(ref));
+        queue_.push_back(Queued{std::move(ref), MonotonicMicros()});
         dropped = TrimLocked();
         cv_.notify_all();
       }
@@ -93,18 +93,14 @@ void Sink::Offer(const AVPacket* packet) {
 
 int64_t Sink::TrimLocked() {
   int64_t dropped = 0;
-  auto span_ms = [&] {
-    int64_t first = streams_->Millis(queue_.front().get());
-    int64_t last = streams_->Millis(queue_.back().get());
-    return first == AV_NOPTS_VALUE || last == AV_NOPTS_VALUE ? 0 : last - first;
-  };
-  while (!queue_.empty() && (span_ms() > max_buffer_ms_ || queued_bytes_ > kMaxQueuedBytes)) {
+  const int64_t oldest_allowed_us = MonotonicMicros() - max_buffer_ms_ * 1000;
+  while (!queue_.empty() && (queue_.front().queued_at_us < oldest_allowed_us || queued_bytes_ > kMaxQueuedBytes)) {
     // The oldest GOP goes whole: up to the next packet that starts one.
     size_t next_gop = 1;
-    while (next_gop < queue_.size() && !streams_->StartsGop(queue_[next_gop].get())) next_gop++;
+    while (next_gop < queue_.size() && !streams_->StartsGop(queue_[next_gop].packet.get())) next_gop++;
     if (next_gop == queue_.size()) awaiting_gop_ = true;  // the GOP in progress goes too
     for (size_t i = 0; i < next_gop; i++) {
-      queued_bytes_ -= queue_.front()->size;
+      queued_bytes_ -= queue_.front().packet->size;
       queue_.pop_front();
       dropped++;
     }
@@ -157,7 +153,7 @@ bool Sink::Pop(PacketPtr* packet, std::shared_ptr<const SessionStreams>* streams
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait(lock, [&] { return stopping() || ended_ || (streams_ && !queue_.empty()); });
   if (queue_.empty() || (stopping() && !drain_on_stop_)) return false;
-  *packet = std::move(queue_.front());
+  *packet = std::move(queue_.front().packet);
   queue_.pop_front();
   queued_bytes_ -= (*packet)->size;
   *streams = streams_;

@@ -2,8 +2,10 @@
 // relay's RTMP target) on a thread of its own, so the connection's thread
 // never waits for a disk or a network. The connection offers each packet
 // (a new reference to the same buffer, no copy) into the sink's bounded
-// queue; when the queue holds more than maxBufferMs of media, the oldest
-// whole GOPs go, counted, and the sink reports 'dropped'.
+// queue; once its oldest packet has waited more than maxBufferMs (a wall
+// clock bound, so a publish sent faster than real time is not mistaken for
+// a stalled sink), the oldest whole GOPs go, counted, and the sink reports
+// 'dropped'.
 #pragma once
 
 #include <atomic>
@@ -113,7 +115,11 @@ class Sink {
 
   std::mutex mu_;  // guards what follows
   std::condition_variable cv_;
-  std::deque<PacketPtr> queue_;
+  struct Queued {
+    PacketPtr packet;
+    int64_t queued_at_us;
+  };
+  std::deque<Queued> queue_;
   int64_t queued_bytes_ = 0;
   std::shared_ptr<const SessionStreams> streams_;
   bool ended_ = false;

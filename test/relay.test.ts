@@ -155,6 +155,9 @@ describe.skipIf(!haveFfmpeg)('relay', () => {
     expect(b.packets.length).toBe(stats.sentPackets);
     expect(watched.events.filter((e) => e === 'connected')).toHaveLength(1);
     expect(watched.events.at(-1)).toBe('disconnected');
+    // The stream key is a secret: error messages name the target without it.
+    expect(a.relay.error?.message).toContain(`rtmp://127.0.0.1:${targetPort}/out/*****`);
+    expect(a.relay.error?.message).not.toContain('late');
   });
 
   it('a target that goes down mid-stream: disconnected with a coded error, reconnects, resumes at a keyframe; the session is unaffected', async () => {
