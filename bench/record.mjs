@@ -285,6 +285,10 @@ export function summarize(res) {
             row.recorderDropped = ok.some((t) => t.recorder?.droppedPackets !== undefined) ? Math.max(...ok.map((t) => t.recorder?.droppedPackets ?? 0)) : undefined;
             row.probeErrors = [...new Set(ok.flatMap((t) => t.probeErrors ?? []))].slice(0, 3);
           }
+          if (ok.some((t) => t.jsPackets !== undefined)) {
+            row.jsPacketsMin = Math.min(...ok.map((t) => t.jsPackets ?? 0));
+            row.jsPacketsMax = Math.max(...ok.map((t) => t.jsPackets ?? 0));
+          }
           row.ratios = {};
           for (const peer of PEERS) {
             if (peer === receiver) continue;
@@ -307,7 +311,7 @@ export function renderMarkdown(res) {
   const rows = res.summary;
   const L = [];
   const modeLabel = { fast: 'as fast as possible', realtime: `realtime (-re), the first ${res.plan.realtimeSeconds} s of each input` };
-  L.push('## Recording one publish (bench/record.mjs)', '');
+  L.push('## Recording one publish (issue 14)', '');
   L.push(
     `${res.date.slice(0, 16).replace('T', ' ')} UTC, ${res.machine.cpus}, load average ${res.machine.loadBefore} before and ${res.machine.loadAfter} after the run (2 cores shared with other work). ` +
       `Publisher: ${PUBLISHERS[res.publisher]?.label ?? res.publisher}, the same for every receiver. ` +
@@ -337,6 +341,11 @@ export function renderMarkdown(res) {
         pk = `${same ? r.filePacketsMin : `${r.filePacketsMin}-${r.filePacketsMax}`} / ${r.inputPackets}`;
         if (r.lossyRuns) pk = `**${pk} (${r.lossyRuns} of ${r.runs} runs differ)**`;
         if (r.recorderDropped) pk += `, recorder dropped ${r.recorderDropped}`;
+      }
+      if (r.jsPacketsMin !== undefined) {
+        const js = `JS got ${r.jsPacketsMin === r.jsPacketsMax ? r.jsPacketsMin : `${r.jsPacketsMin}-${r.jsPacketsMax}`}`;
+        pk = pk === '-' ? `${js} / ${r.inputPackets}` : `${pk}; ${js}`;
+        if (r.jsPacketsMin < r.inputPackets) pk = `**${pk}**`;
       }
       if (r.errors.length) pk += `; ${r.errors.length} run(s) failed`;
       const ratio = (peer) => {
