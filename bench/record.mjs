@@ -239,11 +239,25 @@ async function runTrial({ receiver, input, realtime, publisher }) {
 
 // ---------------------------------------------------------------- summary
 
+/** Whether a trial delivered every packet: its file (recorders) or its JS listener (the baseline) has the input's count. */
+const complete = (t) => !t.error && (t.filePackets !== undefined ? t.filePackets === t.inputPackets && (t.jsPackets === undefined || t.jsPackets >= t.inputPackets) : t.jsPackets >= t.inputPackets);
+
+/**
+ * Paired ratios a/b, round by round, and the differences a-b, from the
+ * rounds where both got every packet (a recorder that lost packets wrote
+ * less, so it would look cheaper); `lossy` counts the rounds left out.
+ */
 const paired = (trials, a, b) => {
-  const out = [];
+  const out = { ratios: [], diffs: [], lossy: 0 };
   for (const ta of trials.filter((t) => t.receiver === a && !t.error)) {
     const tb = trials.find((t) => t.receiver === b && t.round === ta.round && !t.error);
-    if (tb && tb.cpuS > 0) out.push(ta.cpuS / tb.cpuS);
+    if (!tb) continue;
+    if (!complete(ta) || !complete(tb)) {
+      out.lossy++;
+      continue;
+    }
+    if (tb.cpuS > 0) out.ratios.push(ta.cpuS / tb.cpuS);
+    out.diffs.push(ta.cpuS - tb.cpuS);
   }
   return out;
 };
@@ -289,11 +303,13 @@ export function summarize(res) {
             row.jsPacketsMin = Math.min(...ok.map((t) => t.jsPackets ?? 0));
             row.jsPacketsMax = Math.max(...ok.map((t) => t.jsPackets ?? 0));
           }
+          row.completeRuns = ok.filter(complete).length;
           row.ratios = {};
           for (const peer of PEERS) {
             if (peer === receiver) continue;
-            const r = paired(trials, receiver, peer);
-            if (r.length) row.ratios[peer] = { median: median(r), min: Math.min(...r), max: Math.max(...r), rounds: r.length };
+            const { ratios: r, diffs, lossy } = paired(trials, receiver, peer);
+            if (r.length) row.ratios[peer] = { median: median(r), min: Math.min(...r), max: Math.max(...r), rounds: r.length, lossy, diffS: median(diffs) };
+            else if (lossy) row.ratios[peer] = { lossy };
           }
         }
         rows.push(row);
@@ -316,7 +332,7 @@ export function renderMarkdown(res) {
     `${res.date.slice(0, 16).replace('T', ' ')} UTC, ${res.machine.cpus}, load average ${res.machine.loadBefore} before and ${res.machine.loadAfter} after the run (2 cores shared with other work). ` +
       `Publisher: ${PUBLISHERS[res.publisher]?.label ?? res.publisher}, the same for every receiver. ` +
       `Medians of ${res.plan.rounds} interleaved rounds (realtime: ${res.plan.realtimeRounds}); CPU s is the receiver process's user+sys (wait4) after it listened; ` +
-      `× columns are paired ratios (this receiver's CPU / the peer's in the same round, median, min-max). Packets: in the recorded file (ffprobe -count_packets) / in the input; **bold** when a run lost any. ` +
+      `× columns are paired ratios (this receiver's CPU / the peer's in the same round, median, min-max), from the rounds where both got every packet (a receiver that lost packets did less work). CPU s and RSS are over all runs. Packets: in the recorded file (ffprobe -count_packets) / in the input; **bold** when a run lost any. ` +
       `\`node bench/record.mjs\` (about ${Math.round(res.elapsedS / 60)} min), \`--quick\` for one input and one round.`,
     '',
   );
@@ -330,7 +346,7 @@ export function renderMarkdown(res) {
     L.push('| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |');
     for (const r of mine) {
       const input = res.inputs[mode][r.input];
-      const inLabel = `${inputLabel(input.spec)}, ${f(r.gb * 1000, 0)} MB`;
+      const inLabel = `${inputLabel(input.spec).replace('2.372 Mb/s', '2.37 Mb/s + AAC (2.5 Mb/s)')}, ${f(r.gb * 1000, 0)} MB`;
       if (r.cpuS === undefined) {
         L.push(`| ${inLabel} | ${r.receiver} | failed: ${r.errors[0]?.slice(0, 200)} |`);
         continue;
@@ -351,12 +367,30 @@ export function renderMarkdown(res) {
       const ratio = (peer) => {
         if (peer === r.receiver) return '1';
         const x = r.ratios[peer];
-        return x ? `${f(x.median)} (${f(x.min)}-${f(x.max)})` : '-';
+        if (!x) return '-';
+        if (x.median === undefined) return 'n/a (lost packets)';
+        return `${f(x.median)} (${f(x.min)}-${f(x.max)}${x.lossy ? `; ${x.rounds} of ${x.rounds + x.lossy} rounds` : ''})`;
       };
       L.push(
         `| ${inLabel} | ${r.receiver} | ${f(r.cpuS, 3)} (${f(r.cpuMinS, 3)}-${f(r.cpuMaxS, 3)}) | ${f(r.cpuPerGbS)} | ${f(r.peakRssMiB, 0)} | ${pk} | ${PEERS.map(ratio).join(' | ')} |`,
       );
     }
+    L.push('');
+  }
+  // What recording adds to rtmp-ingest: paired differences against the baseline.
+  const adds = [];
+  for (const r of rows.filter((x) => x.receiver.startsWith('ingest-') && x.receiver !== 'ingest-none')) {
+    const x = r.ratios['ingest-none'];
+    if (!x) continue;
+    const cell = x.diffS === undefined ? 'n/a (lost packets)' : `${x.diffS >= 0 ? '+' : ''}${f(x.diffS, 3)} s (${x.diffS >= 0 ? '+' : ''}${f(x.diffS / r.gb)} s/GB)${x.lossy ? `, ${x.rounds} of ${x.rounds + x.lossy} rounds` : ''}`;
+    adds.push({ key: `${r.mode === 'fast' ? 'fast' : 'realtime'} ${r.input}`, receiver: r.receiver, cell });
+  }
+  if (adds.length) {
+    const recs = [...new Set(adds.map((a) => a.receiver))];
+    L.push('### What recording adds to rtmp-ingest', '');
+    L.push('CPU s against `ingest-none` (a JS listener counting, no recording), median of the paired per-round differences over complete rounds. `ingest-mp4+js` is the recorder\'s own cost on top of a JS consumer; `ingest-mp4` and `ingest-mpegts` also save the trip through JS.', '');
+    L.push(`| input | ${recs.join(' | ')} |`, `| --- | ${recs.map(() => '---:').join(' | ')} |`);
+    for (const key of [...new Set(adds.map((a) => a.key))]) L.push(`| ${key} | ${recs.map((rc) => adds.find((a) => a.key === key && a.receiver === rc)?.cell ?? '-').join(' | ')} |`);
     L.push('');
   }
   // Which claims hold for which inputs.
@@ -366,21 +400,23 @@ export function renderMarkdown(res) {
       const cheaper = [];
       const dearer = [];
       const mixed = [];
+      const na = [];
       for (const r of rows.filter((x) => x.receiver === me && x.ratios?.[peer])) {
         const x = r.ratios[peer];
-        const tag = `${r.input} ${r.mode === 'fast' ? 'fast' : 'rt'} ${f(x.median)}`;
-        if (x.max < 1) cheaper.push(tag);
+        const tag = `${r.input} ${r.mode === 'fast' ? 'fast' : 'rt'} ${f(x.median)}${x.lossy ? ` (${x.rounds} of ${x.rounds + x.lossy} rounds)` : ''}`;
+        if (x.median === undefined) na.push(`${r.input} ${r.mode === 'fast' ? 'fast' : 'rt'}`);
+        else if (x.max < 1) cheaper.push(tag);
         else if (x.min > 1) dearer.push(tag);
         else mixed.push(tag);
       }
-      if (cheaper.length + dearer.length + mixed.length === 0) continue;
-      claims.push(`| ${me} vs ${peer} | ${cheaper.join(', ') || '-'} | ${dearer.join(', ') || '-'} | ${mixed.join(', ') || '-'} |`);
+      if (cheaper.length + dearer.length + mixed.length + na.length === 0) continue;
+      claims.push(`| ${me} vs ${peer} | ${cheaper.join(', ') || '-'} | ${dearer.join(', ') || '-'} | ${mixed.join(', ') || '-'} | ${na.join(', ') || '-'} |`);
     }
   }
   if (claims.length) {
     L.push('### Which claims hold where', '');
-    L.push('Per input and mode (fast / rt = realtime), the median paired CPU ratio; "cheaper" only where every round was below 1, "dearer" where every round was above 1.', '');
-    L.push('| claim | cheaper in every round | dearer in every round | rounds disagree |', '| --- | --- | --- | --- |', ...claims, '');
+    L.push('Per input and mode (fast / rt = realtime), the median paired CPU ratio over the rounds where both got every packet; "cheaper" only where every such round was below 1, "dearer" where every one was above 1; "no ratio" where no round had both complete.', '');
+    L.push('| claim | cheaper in every round | dearer in every round | rounds disagree | no ratio (lost packets) |', '| --- | --- | --- | --- | --- |', ...claims, '');
   }
   if (res.analysis) L.push(res.analysis.trimEnd(), '');
   return L.join('\n');

@@ -2,6 +2,7 @@
 //   --format none     receives with a JS 'packet' listener counting (no recording: the baseline)
 //   --format mp4|mpegts|mkv|flv   records with the ingest's record option to --dir
 //   --js              and counts in a JS 'packet' listener beside the recorder
+//   --max-buffer-ms N the recorder's maxBufferMs (default: the ingest's)
 // and exits once the publisher has gone and the recorder has finished its file.
 // node bench/recv-record.mjs --port P --format mp4 --dir D [--js]
 // stdout: JSON lines {t:'ready'|'session'|'done', ...}.
@@ -15,6 +16,7 @@ const { values } = parseArgs({
     format: { type: 'string', default: 'none' },
     dir: { type: 'string' },
     js: { type: 'boolean', default: false },
+    'max-buffer-ms': { type: 'string' },
     'max-seconds': { type: 'string', default: '600' },
   },
 });
@@ -27,7 +29,7 @@ const path = recording ? join(values.dir, `{streamKey}.${EXT[values.format]}`) :
 const ingest = createIngest({
   url: `rtmp://127.0.0.1:${values.port}/live/bench`,
   keepAlive: false,
-  ...(recording ? { record: { path, format: values.format } } : {}),
+  ...(recording ? { record: { path, format: values.format, ...(values['max-buffer-ms'] ? { maxBufferMs: Number(values['max-buffer-ms']) } : {}) } } : {}),
 });
 const st = { packets: 0, bytes: 0, video: 0, audio: 0, end: undefined };
 let finishing = false;
