@@ -1,7 +1,9 @@
 // Receiver 3: node-media-server (pure-JS RTMP server) as shipped, counting
 // the packets it hands to its broadcast stage (where NMS's own per-packet
 // work, FLV/RTMP message building for its GOP cache, happens as usual).
-// node bench/recv-nms.mjs --port P
+// node bench/recv-nms.mjs --port P [--record DIR]
+// --record DIR: with its record option (auto, FLV files under DIR/live/bench/);
+// exits once the publisher has gone and the file is closed (bench/record.mjs).
 // stdout: JSON lines like recv-rtmp-ingest.mjs.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -10,7 +12,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 const require = createRequire(import.meta.url);
-const { values } = parseArgs({ options: { port: { type: 'string' }, 'max-seconds': { type: 'string', default: '600' } } });
+const { values } = parseArgs({ options: { port: { type: 'string' }, record: { type: 'string' }, 'max-seconds': { type: 'string', default: '600' } } });
 const say = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
 const mono = () => Number(process.hrtime.bigint() / 1000n);
 const wall = () => Math.round((performance.timeOrigin + performance.now()) * 1000);
@@ -21,7 +23,8 @@ const version = require('node-media-server/package.json').version;
 
 const storeDir = mkdtempSync(join(tmpdir(), 'bench-nms-'));
 const port = Number(values.port);
-const nms = new NodeMediaServer({ bind: '127.0.0.1', rtmp: { port }, store: { path: storeDir } });
+const recordDir = values.record;
+const nms = new NodeMediaServer({ bind: '127.0.0.1', rtmp: { port }, store: { path: storeDir }, ...(recordDir ? { record: { path: recordDir } } : {}) });
 logger.level = 'error'; // the constructor sets 'debug'; printing is not the work measured
 const st = { packets: 0, bytes: 0, video: 0, audio: 0, end: undefined };
 let finished = false;
@@ -47,14 +50,27 @@ nms.on('postPublish', (session) => {
   };
   session.socket.once('close', () => {
     st.end = 'close';
-    void finish();
+    if (recordDir) void finishRecording(session);
+    else void finish();
   });
 });
 
-async function finish() {
+/**
+ * NMS keeps a publish (and its recording) open for a grace period after the
+ * publisher leaves, in case it comes back: the bench ends it at once (as the
+ * grace timer would) and waits for the record file to be closed.
+ */
+async function finishRecording(session) {
+  const recorder = [...nms.recordServer._activeRecords.values()][0];
+  session.broadcast._finishPublish();
+  if (recorder && !recorder.fileStream.closed) await new Promise((resolve) => recorder.fileStream.once('close', resolve));
+  void finish(recorder ? { file: recorder.filePath, bytes: recorder.outBytes } : undefined);
+}
+
+async function finish(recorder) {
   if (finished) return;
   finished = true;
-  say({ t: 'done', version, listeners: [st], packets: st.packets, bytes: st.bytes });
+  say({ t: 'done', version, listeners: [st], packets: st.packets, bytes: st.bytes, recorder });
   try {
     await nms.stop();
   } catch {

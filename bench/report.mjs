@@ -386,8 +386,9 @@ export function renderMarkdown(res, { chartPath }) {
   }
   // Profiles and experiments made outside the full run (bench/ab.mjs, perf):
   // kept by hand in bench/analysis.md, carried into every report.
-  // So is the last run of bench/many.mjs (many publishers on one port, a run of its own).
-  for (const name of ['analysis.md', 'many.md']) {
+  // So are the last runs of bench/many.mjs (many publishers on one port) and
+  // bench/record.mjs (the cost of recording), each a run of its own.
+  for (const name of ['analysis.md', 'many.md', 'record.md']) {
     const file = join(BENCH_DIR, name);
     if (existsSync(file)) L.push(readFileSync(file, 'utf8').trimEnd(), '');
   }

@@ -15,6 +15,11 @@
 //   --scale 1,4,16,64  listener counts of the scale test
 //   --soak-gb N        bytes for the memory soak, in GB
 //   --render FILE      no run: re-render the report of an earlier results.json
+// Two runs of their own, whose last tables the report carries: bench/many.mjs
+// (many publishers on one port: bench/many.md) and bench/record.mjs (what
+// recording one publish costs, against the ffmpeg CLI, node-media-server and
+// nginx-rtmp: bench/record.md, bench/results/record.json; about 10 min,
+// `--quick` about 1 min).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
