@@ -37,6 +37,7 @@ struct StreamDesc {
   int64_t bit_rate = 0;
   int time_base_num = 1, time_base_den = 1000;
   std::vector<uint8_t> extradata;
+  int pixel_format = -1;  // AVPixelFormat where the bitstream tells it (VP9); for the muxers, not JS
 };
 
 // A sink's counters (lib/native.ts NativeSinkStats).

@@ -18,6 +18,7 @@ CodecParametersPtr ParamsOf(const AVStream* stream, const StreamDesc& described)
   if (params->width <= 0 && described.width > 0) params->width = described.width;
   if (params->height <= 0 && described.height > 0) params->height = described.height;
   if (params->sample_rate <= 0 && described.sample_rate > 0) params->sample_rate = described.sample_rate;
+  if (params->format < 0 && described.pixel_format >= 0) params->format = described.pixel_format;
   if (params->framerate.num <= 0 && described.frame_rate_num > 0)
     params->framerate = AVRational{described.frame_rate_num, described.frame_rate_den};
   return params;

@@ -56,12 +56,13 @@ class BitReader {
   bool ok_ = true;
 };
 
-// The frame size in a VP9 key frame's uncompressed header (VP9 bitstream
-// specification, 6.2): FFmpeg's VP9 parser reads only the profile and the
-// frame type, and FLV's vpcC has no size. Only the packet's first frame is
-// read: libvpx codes a key frame first in its packet (hidden alt-ref frames
-// come after it), and a miss only means trying the next packet.
-bool Vp9KeyFrameSize(const uint8_t* data, int size, int* width, int* height) {
+// The frame size and pixel format in a VP9 key frame's uncompressed header
+// (VP9 bitstream specification, 6.2): FFmpeg's VP9 parser reads only the
+// profile and the frame type, and FLV's vpcC has no size. The muxers need
+// the pixel format to write a vpcC of their own. Only the packet's first
+// frame is read: libvpx codes a key frame first in its packet (hidden
+// alt-ref frames come after it), and a miss only means trying the next packet.
+bool Vp9KeyFrameHeader(const uint8_t* data, int size, int* width, int* height, AVPixelFormat* format) {
   BitReader bits(data, size);
   if (bits.Read(2) != 2) return false;  // frame_marker
   uint32_t profile = bits.Read(1);
@@ -72,14 +73,20 @@ bool Vp9KeyFrameSize(const uint8_t* data, int size, int* width, int* height) {
   bits.Read(2);                       // show_frame, error_resilient_mode
   if (bits.Read(24) != 0x498342) return false;  // frame_sync_code
   // color_config()
-  if (profile >= 2) bits.Read(1);     // ten_or_twelve_bit
+  int depth = profile >= 2 ? (bits.Read(1) ? 12 : 10) : 8;  // ten_or_twelve_bit
   constexpr uint32_t kCsRgb = 7;
   bool four_four_four_capable = profile == 1 || profile == 3;
-  if (bits.Read(3) != kCsRgb) {
-    bits.Read(1);                                 // color_range
-    if (four_four_four_capable) bits.Read(3);     // subsampling_x, subsampling_y, reserved_zero
+  bool rgb = bits.Read(3) == kCsRgb;
+  uint32_t subsampling_x = 1, subsampling_y = 1;
+  if (!rgb) {
+    bits.Read(1);  // color_range
+    if (four_four_four_capable) {
+      subsampling_x = bits.Read(1);
+      subsampling_y = bits.Read(1);
+      bits.Read(1);  // reserved_zero
+    }
   } else if (four_four_four_capable) {
-    bits.Read(1);                                 // reserved_zero
+    bits.Read(1);  // reserved_zero
   }
   // frame_size()
   uint32_t w = bits.Read(16) + 1;
@@ -87,6 +94,15 @@ bool Vp9KeyFrameSize(const uint8_t* data, int size, int* width, int* height) {
   if (!bits.ok()) return false;
   *width = static_cast<int>(w);
   *height = static_cast<int>(h);
+  // [depth][subsampling_y][subsampling_x], as libavcodec's VP9 decoder maps them.
+  static const AVPixelFormat kYuv[3][2][2] = {
+      {{AV_PIX_FMT_YUV444P, AV_PIX_FMT_YUV422P}, {AV_PIX_FMT_YUV440P, AV_PIX_FMT_YUV420P}},
+      {{AV_PIX_FMT_YUV444P10, AV_PIX_FMT_YUV422P10}, {AV_PIX_FMT_YUV440P10, AV_PIX_FMT_YUV420P10}},
+      {{AV_PIX_FMT_YUV444P12, AV_PIX_FMT_YUV422P12}, {AV_PIX_FMT_YUV440P12, AV_PIX_FMT_YUV420P12}},
+  };
+  static const AVPixelFormat kRgb[3] = {AV_PIX_FMT_GBRP, AV_PIX_FMT_GBRP10, AV_PIX_FMT_GBRP12};
+  int d = depth == 8 ? 0 : depth == 10 ? 1 : 2;
+  *format = rgb ? kRgb[d] : kYuv[d][subsampling_y][subsampling_x];
   return true;
 }
 
@@ -116,7 +132,7 @@ void StreamProbe::Feed(const AVPacket* packet) {
     width_ = parser_->width;
     height_ = parser_->height;
   } else if (codec_->codec_id == AV_CODEC_ID_VP9) {
-    Vp9KeyFrameSize(packet->data, packet->size, &width_, &height_);
+    Vp9KeyFrameHeader(packet->data, packet->size, &width_, &height_, &pixel_format_);
   }
   if ((width_ > 0 && height_ > 0) || ++fed_ >= kMaxProbePackets) complete_ = true;
 }
@@ -150,6 +166,7 @@ StreamDesc StreamProbe::Describe(const AVStream* stream) const {
   if (level != AV_LEVEL_UNKNOWN && level >= 0) desc.level = level;
 
   if (par->codec_type == AVMEDIA_TYPE_VIDEO) {
+    desc.pixel_format = par->format >= 0 ? par->format : pixel_format_;
     desc.width = par->width > 0 ? par->width : width_;
     desc.height = par->height > 0 ? par->height : height_;
     AVRational rate = stream->avg_frame_rate.num > 0 ? stream->avg_frame_rate : stream->r_frame_rate;

@@ -29,6 +29,7 @@ class StreamProbe {
   ParserPtr parser_;
   CodecContextPtr codec_;
   int width_ = 0, height_ = 0;
+  AVPixelFormat pixel_format_ = AV_PIX_FMT_NONE;
   int fed_ = 0;
   bool complete_ = true;
 };
