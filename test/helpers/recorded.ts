@@ -115,7 +115,7 @@ import { readFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { diffPackets, type PacketField } from './compare.js';
-import { packetHash, toPacketType, type PacketType } from './reference.js';
+import { packetHash, toPacketType, type PacketType, type RefPacket } from './reference.js';
 import { FFPROBE9 } from './ffmpeg9.js';
 
 const execFileAsync = promisify(execFile);
@@ -177,17 +177,7 @@ export interface CompareRecordingOptions {
 }
 
 /** A packet of the recorded file as ffprobe reports it (output time base), payload kept for the mpegts rule. */
-interface ProbedPacket {
-  streamIndex: number;
-  type: PacketType;
-  pts: number | null;
-  dts: number | null;
-  duration: number | null;
-  keyframe: boolean;
-  size: number;
-  hash: string;
-  data?: Uint8Array;
-}
+type ProbedPacket = RefPacket & { data?: Uint8Array };
 
 interface ProbedStream {
   index: number;
@@ -569,16 +559,8 @@ export const NOT_COMPARED: Record<RecordFormat, readonly PacketField[]> = {
   flv: ['duration'],
 };
 
-interface Expected {
-  streamIndex: number;
-  type: PacketType;
-  pts: number | null;
-  dts: number | null;
-  duration: number | null;
-  keyframe: boolean;
-  size: number;
-  hash: string;
-}
+/** A packet as the file must hold it (output time base). */
+type Expected = RefPacket;
 
 /**
  * The order the muxer gets the packets in (indexes into `packets`): as
