@@ -1,8 +1,10 @@
 #include "ffmpeg_log.h"
 
+#include <algorithm>
 #include <cstdarg>
 #include <mutex>
 #include <string>
+#include <utility>
 
 extern "C" {
 #include <libavutil/log.h>
@@ -18,6 +20,7 @@ struct ThreadRoute {
   uint64_t connection = 0;
   int print_prefix = 1;
   std::string partial;  // FFmpeg often logs one line in several calls
+  std::string last_error;
 };
 
 thread_local ThreadRoute t_route;
@@ -25,12 +28,23 @@ thread_local ThreadRoute t_route;
 void Callback(void* avcl, int level, const char* fmt, va_list args) {
   ThreadRoute& route = t_route;
   if (level >= 0) level &= 0xff;  // strip the colour tint bits
-  if (!route.queue || level > route.level) return;
+  // Error lines are kept whatever the level: they explain a failure that
+  // FFmpeg reports only as AVERROR(EIO) (a TLS certificate rejected).
+  if (!route.queue || level > std::max(route.level, AV_LOG_ERROR)) return;
   char line[1024];
   av_log_format_line2(avcl, level, fmt, args, line, sizeof(line), &route.print_prefix);
   route.partial += line;
   if (route.partial.empty() || route.partial.back() != '\n') return;
   route.partial.pop_back();
+  if (level <= AV_LOG_ERROR) {
+    // Without the "[class @ 0x...] " prefix.
+    size_t prefix_end = route.partial.rfind("] ");
+    route.last_error = prefix_end == std::string::npos ? route.partial : route.partial.substr(prefix_end + 2);
+  }
+  if (level > route.level) {
+    route.partial.clear();
+    return;
+  }
   Event event(Event::Kind::Log, route.connection);
   event.level = level;
   event.message = std::move(route.partial);
@@ -56,6 +70,8 @@ ScopedLogRoute::ScopedLogRoute(EventQueue* queue, int level, uint64_t connection
   t_route.level = level;
   t_route.connection = connection;
 }
+
+std::string TakeLastErrorLine() { return std::exchange(t_route.last_error, {}); }
 
 ScopedLogRoute::~ScopedLogRoute() {
   t_route.queue = nullptr;

@@ -4,6 +4,8 @@
 // servers never see each other's lines and nothing is printed to stderr.
 #pragma once
 
+#include <string>
+
 #include "events.h"
 
 namespace rtmp_ingest {
@@ -11,6 +13,10 @@ namespace rtmp_ingest {
 // Installs the callback (once per process; safe to call from any thread)
 // and makes FFmpeg produce lines up to `level`.
 void InstallLogCallback(int level);
+
+// The calling thread's latest FFmpeg error line since the last call (without
+// its "[class @ address]" prefix), whatever the log level; empty if none.
+std::string TakeLastErrorLine();
 
 // Binds the calling thread's FFmpeg log lines to `queue` while it lives;
 // they are tagged with `connection` (0: the server's own).

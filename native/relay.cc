@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "ffmpeg_log.h"
+
 namespace rtmp_ingest {
 
 namespace {
@@ -41,8 +43,12 @@ bool Relay::Connect(const SessionStreams& streams) {
   open.interrupt = {&Sink::OnInterrupt, this};
   open.flush_every_packet = true;
   ErrorInfo error;
+  TakeLastErrorLine();
   output_ = MuxerOutput::Open(open, streams, &error);
   if (!output_) {
+    // FFmpeg's error line says why (a certificate rejected): its AVERROR only says EIO.
+    std::string why = TakeLastErrorLine();
+    if (!why.empty()) error.message += " (" + why + ")";
     if (!stopping()) {
       Event failed = NewReport("error");
       failed.error = error;
