@@ -164,7 +164,7 @@ export function renderMarkdown(res, { chartPath }) {
     '',
   );
   L.push('Reproduce (Debian 12 with ffmpeg, GStreamer rtmp2sink, strace, tcpdump and a C compiler; `perf` optional):', '');
-  L.push('```sh', 'npm ci && npm run build && npm run bench          # full run, writes BENCHMARKS.md and bench/results/', 'npm run bench -- --quick                            # ~1 min smoke run, writes bench/.cache/quick/', '```', '');
+  L.push('```sh', 'npm ci && npm run build:dev && npm run bench         # full run, writes BENCHMARKS.md and bench/results/', 'npm run bench -- --quick                            # ~1 min smoke run, writes bench/.cache/quick/', '```', '');
   L.push('## Machine', '');
   L.push('| | |', '| --- | --- |');
   L.push(`| CPU | ${m.cpu}, ${m.cores} cores (${m.note}) |`);
