@@ -13,7 +13,7 @@ import { PACKET_GROUP_FIELDS, PACKET_META_FIELDS, PacketMeta } from './native';
 import type { NativeBinding, NativeEvent, NativePacketBatch, NativeServer, NativeServerOptions } from './native';
 import { parseListenUrl, resolveOptions, type AuthorizeRequest, type ResolvedOptions, type RtmpIngestOptions } from './options';
 import { IngestSession, sessionControl, type SessionHost } from './session';
-import { expandNames, Recorder, Relay, type ResolvedRecordOptions, type SinkHost } from './sinks';
+import { expandNames, Recorder, Relay, type ResolvedRecordOptions, type ResolvedRelayOptions, type SinkHost } from './sinks';
 import { randomUUID } from 'node:crypto';
 import { parsePublishedName, RouteFilter, routeOf, SessionTable, type ConnectionEntry } from './session-table';
 
@@ -348,7 +348,7 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
         const entry = this.#table.get(connection);
         return this.#state === 'listening' && entry !== undefined ? this.#addRecorder(entry, options, sessionId) : undefined;
       },
-      relay: (url, maxBufferMs) => (this.#state === 'listening' ? this.#addRelay(connection, url, maxBufferMs) : undefined),
+      relay: (options) => (this.#state === 'listening' ? this.#addRelay(connection, options) : undefined),
     };
   }
 
@@ -374,10 +374,10 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
     return recorder;
   }
 
-  #addRelay(connection: number, url: string, maxBufferMs: number): Relay | undefined {
-    const id = this.#callNative('relay', (n) => n.relay(connection, { url, maxBufferMs, ioOptions: {} })) ?? 0;
+  #addRelay(connection: number, options: ResolvedRelayOptions): Relay | undefined {
+    const id = this.#callNative('relay', (n) => n.relay(connection, options)) ?? 0;
     if (id === 0) return undefined;
-    const relay = new Relay(this.#sinkHost, id, url);
+    const relay = new Relay(this.#sinkHost, id, options.url);
     this.#sinks.set(id, relay);
     return relay;
   }
@@ -391,7 +391,7 @@ export class RtmpIngest extends EventEmitter<IngestEvents> implements AsyncItera
       if (recorder !== undefined) sinks.push(recorder);
     }
     for (const target of this.#options.relay) {
-      const relay = this.#addRelay(entry.id, target.url, target.maxBufferMs);
+      const relay = this.#addRelay(entry.id, target);
       if (relay !== undefined) sinks.push(relay);
     }
     return sinks;

@@ -5,7 +5,7 @@
 
 import { ErrorCode, IngestError, invalidArgType, invalidArgValue } from './errors';
 import { isLogLevel, LOG_LEVEL_NAMES, logLevelToNumber, type LogLevel } from './log';
-import { resolveRecordOptions, resolveRelayOptions, type RecordOptions, type RelayOptions, type ResolvedRecordOptions } from './sinks';
+import { resolveRecordOptions, resolveRelayOptions, type RecordOptions, type RelayOptions, type ResolvedRecordOptions, type ResolvedRelayOptions } from './sinks';
 
 /** What `authorize` is asked about. */
 export interface AuthorizeRequest {
@@ -81,7 +81,7 @@ export interface ResolvedOptions {
   signal: AbortSignal | undefined;
   probeMs: number;
   record: ResolvedRecordOptions | undefined;
-  relay: { url: string; maxBufferMs: number }[];
+  relay: ResolvedRelayOptions[];
 }
 
 export const DEFAULTS = Object.freeze({

@@ -27,7 +27,7 @@ import { AsyncQueue, Deque } from './async-queue';
 import type { Dispatcher, Job } from './dispatcher';
 import { ErrorCode, IngestError } from './errors';
 import { PACKET_META_FIELDS, PacketMeta, type NativePacketBatch, type NativePacketCounts, type NativeStreamInfo } from './native';
-import { Recorder, resolveRecordOptions, resolveRelayOptions, type RecordOptions, type Relay, type RelayOptions, type ResolvedRecordOptions } from './sinks';
+import { Recorder, resolveRecordOptions, resolveRelayOptions, type RecordOptions, type Relay, type RelayOptions, type ResolvedRecordOptions, type ResolvedRelayOptions } from './sinks';
 
 export type MediaType = NativeStreamInfo['type'];
 
@@ -115,7 +115,7 @@ export interface SessionHost {
   undelivered(): NativePacketCounts | undefined;
   /** Adds a sink to this session's connection; undefined when the connection is gone. */
   record(options: ResolvedRecordOptions, sessionId: string): Recorder | undefined;
-  relay(url: string, maxBufferMs: number): Relay | undefined;
+  relay(options: ResolvedRelayOptions): Relay | undefined;
 }
 
 export interface SessionInit {
@@ -303,7 +303,7 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
   /** Publishes the session to another RTMP server (rtmp:// or rtmps://), from the GOP in progress; see record(). */
   relay(url: string | URL, options?: RelayOptions): Relay {
     const resolved = resolveRelayOptions(url, options, this.relay);
-    const relay = this.#ended ? undefined : this.#host.relay(resolved.url, resolved.maxBufferMs);
+    const relay = this.#ended ? undefined : this.#host.relay(resolved);
     if (relay === undefined) throw this.#endedError(this.relay);
     this.#adopt(relay);
     return relay;

@@ -2,7 +2,12 @@
 // A sink muxes on a thread of its own from the packets the addon already
 // holds; these objects only name it, shape its events and read its counters.
 
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { existsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { rootCertificates } from 'node:tls';
 import { fromNative, IngestError, invalidArgType, invalidArgValue } from './errors';
 import type { NativeSinkEvent, NativeSinkStats } from './native';
 
@@ -26,6 +31,13 @@ export interface RecordOptions {
 export interface RelayOptions {
   /** How long a packet may wait for a slow or unreachable target before the oldest whole GOPs are dropped (counted). Default 5000. */
   maxBufferMs?: number;
+  /** rtmps:// only. The server's certificate is verified (chain and host name) unless `verify` is false. */
+  tls?: {
+    /** PEM file of the CAs to trust. Default: $SSL_CERT_FILE, else the system's bundle, else Node's Mozilla roots. */
+    ca?: string;
+    /** Default true. */
+    verify?: boolean;
+  };
 }
 
 export interface SegmentInfo {
@@ -104,14 +116,56 @@ export function resolveRecordOptions(options: unknown, name: string, stackFrom: 
   return { path: o.path, format, segmentMs, maxBufferMs: bufferOption(o.maxBufferMs, `${name}.maxBufferMs`, SINK_DEFAULTS.recordMaxBufferMs, stackFrom) };
 }
 
-export function resolveRelayOptions(url: unknown, options: unknown, stackFrom: Function): { url: string; maxBufferMs: number } {
+/** What the addon is told for a relay (lib/native.ts NativeServer.relay). */
+export interface ResolvedRelayOptions {
+  url: string;
+  maxBufferMs: number;
+  ioOptions: Record<string, string>;
+}
+
+export function resolveRelayOptions(url: unknown, options: unknown, stackFrom: Function): ResolvedRelayOptions {
   const text = url instanceof URL ? url.href : url;
   if (typeof text !== 'string' || !/^rtmps?:\/\/[^/]+\/./.test(text)) {
     throw invalidArgValue('url', 'must be rtmp://host[:port]/app/key or rtmps://...', url, stackFrom);
   }
   const o = (options ?? {}) as Record<string, unknown>;
   if (typeof o !== 'object') throw invalidArgType('options', 'an object', options, stackFrom);
-  return { url: text, maxBufferMs: bufferOption(o.maxBufferMs, 'options.maxBufferMs', SINK_DEFAULTS.relayMaxBufferMs, stackFrom) };
+  const maxBufferMs = bufferOption(o.maxBufferMs, 'options.maxBufferMs', SINK_DEFAULTS.relayMaxBufferMs, stackFrom);
+  const tls = (o.tls ?? {}) as { ca?: unknown; verify?: unknown };
+  if (typeof tls !== 'object' || tls === null) throw invalidArgType('options.tls', 'an object', o.tls, stackFrom);
+  if (tls.ca !== undefined && typeof tls.ca !== 'string') throw invalidArgType('options.tls.ca', 'a path (string)', tls.ca, stackFrom);
+  if (tls.verify !== undefined && typeof tls.verify !== 'boolean') throw invalidArgType('options.tls.verify', 'a boolean', tls.verify, stackFrom);
+  const ioOptions: Record<string, string> = {};
+  if (text.startsWith('rtmps:')) {
+    // FFmpeg's TLS on Mbed TLS loads no CA store of its own: always name one, and always say whether to verify.
+    const verify = tls.verify !== false;
+    ioOptions.tls_verify = verify ? '1' : '0';
+    if (verify) ioOptions.ca_file = tls.ca ?? defaultCaFile();
+  }
+  return { url: text, maxBufferMs, ioOptions };
+}
+
+const SYSTEM_CA_FILES = [
+  '/etc/ssl/certs/ca-certificates.crt', // Debian, Ubuntu, Arch
+  '/etc/pki/tls/certs/ca-bundle.crt', // Fedora, RHEL, Amazon Linux
+  '/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem', // RHEL 7+
+  '/etc/ssl/ca-bundle.pem', // openSUSE
+  '/etc/ssl/cert.pem', // Alpine
+];
+let caFile: string | undefined;
+
+/** $SSL_CERT_FILE, the system's CA bundle, or else Node's Mozilla roots written once to a file. */
+function defaultCaFile(): string {
+  const fromEnv = process.env.SSL_CERT_FILE;
+  if (fromEnv) return fromEnv;
+  if (caFile !== undefined) return caFile;
+  caFile = SYSTEM_CA_FILES.find((f) => existsSync(f));
+  if (caFile === undefined) {
+    const pem = rootCertificates.join('\n');
+    caFile = join(tmpdir(), `rtmp-ingest-roots-${createHash('sha256').update(pem).digest('hex').slice(0, 16)}.pem`);
+    if (!existsSync(caFile)) writeFileSync(caFile, pem, { mode: 0o644 });
+  }
+  return caFile;
 }
 
 function bufferOption(value: unknown, name: string, fallback: number, stackFrom: Function): number {
