@@ -224,6 +224,8 @@ done
 
 rm -rf "$prefix"
 if [[ -n $with_mbedtls ]]; then
+  command -v pkg-config >/dev/null || die "pkg-config is needed (FFmpeg's configure finds Mbed TLS through it)"
+  command -v bzip2 >/dev/null || die "bzip2 is needed (the Mbed TLS tarball)"
   # Mbed TLS first, into the same prefix (the addon links lib/libmbed*.a
   # after FFmpeg's libraries): static, PIC, hidden, the library only (no
   # programs, no tests), with scripts/mbedtls-config.h appended to its
