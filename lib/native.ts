@@ -202,6 +202,7 @@ export interface BuildInfo {
   libavformatVersion: string;
   configuration: string;
   license: string;
+  tls: string;
 }
 
 export type NativeEventsCallback = {

@@ -4,6 +4,7 @@ extern "C" {
 #include <libavformat/avformat.h>
 #include <libavutil/avutil.h>
 }
+#include <mbedtls/version.h>
 
 namespace rtmp_ingest {
 
@@ -17,6 +18,11 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
                                   std::to_string(AV_VERSION_MICRO(v)));
   o.Set("configuration", avformat_configuration());
   o.Set("license", avformat_license());
+  // The TLS library FFmpeg's tls protocol (rtmps://) runs on, as linked
+  // (mbedtls_version_get_string writes at most 9 bytes).
+  char mbedtls_version[16] = {};
+  mbedtls_version_get_string(mbedtls_version);
+  o.Set("tls", std::string("mbedtls ") + mbedtls_version);
   return o;
 }
 

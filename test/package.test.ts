@@ -226,7 +226,7 @@ describe.skipIf(!haveFfmpeg || !havePrebuildCache)('the npm package', () => {
   it('ships the four prebuilds, both entries with types and the licenses, and nothing else of the repo', async () => {
     const { stdout } = await run('npm', ['pack', '--dry-run', '--json'], { cwd: stage });
     const files = (JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path);
-    for (const must of ['dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'dist/cli.js', 'LICENSE', 'LICENSE.FFmpeg', 'README.md', 'package.json'])
+    for (const must of ['dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'dist/cli.js', 'LICENSE', 'LICENSE.FFmpeg', 'LICENSE.mbedtls', 'scripts/mbedtls-config.h', 'README.md', 'package.json'])
       expect(files).toContain(must);
     expect(files.filter((f) => f.startsWith('prebuilds/')).sort()).toEqual(PREBUILDS.map((p) => p.file).sort());
     const unwanted = files.filter((f) => /^(test|bench|build|build-\w+|deps|node_modules|\.ci)\//.test(f) || /\.(flv|tar\.xz|tgz|o|a)$/.test(f));
@@ -274,13 +274,16 @@ describe.skipIf(!haveFfmpeg || !havePrebuildCache)('the npm package', () => {
     const reference = await probePackets(fixturePath('small'));
     const check = async (dir: string): Promise<void> => {
       const { stdout } = await run(process.execPath, ['smoke.cjs', fixturePath('small')], { cwd: dir, env });
-      const result = JSON.parse(stdout) as { packets: never[]; addon: string[]; libav: string[]; info: { ffmpegVersion: string; license: string; configuration: string }; publisherExit: number };
+      const result = JSON.parse(stdout) as { packets: never[]; addon: string[]; libav: string[]; info: { ffmpegVersion: string; license: string; configuration: string; tls: string }; publisherExit: number };
       expect(result.publisherExit).toBe(0);
       expect(result.addon).toHaveLength(1);
       expect(result.addon[0]).toBe(join(dir, 'node_modules', 'rtmp-ingest', 'prebuilds', 'linux-x64', 'rtmp-ingest.glibc.node'));
       expect(result.libav).toEqual([]); // FFmpeg is inside the .node, not loaded from the system
       expect(result.info.ffmpegVersion).toBe('9.0.2');
-      expect(result.info.license).toBe('LGPL version 2.1 or later');
+      // --enable-version3, for Mbed TLS (README, License).
+      expect(result.info.license).toBe('LGPL version 3 or later');
+      expect(result.info.tls).toBe('mbedtls 3.6.7');
+      expect(result.info.configuration).toContain('--enable-mbedtls');
       expect(result.info.configuration).toContain('--arch=x86_64');
       expectSamePackets(result.packets, reference, { label: `installed package in ${dir}`, interleaving: true });
       const esm = JSON.parse((await run(process.execPath, ['smoke.mjs'], { cwd: dir, env })).stdout) as { port: number };
@@ -333,13 +336,14 @@ describe.skipIf(!haveFfmpeg || !havePrebuildCache)('the npm package', () => {
     writeFileSync(join(project, 'smoke.cjs'), SMOKE);
     writeFileSync(join(project, 'smoke.mjs'), ESM_SMOKE);
     const { stdout } = await run('node', ['smoke.cjs', fixturePath('small')], { cwd: project, env, timeout: 600_000 });
-    const result = JSON.parse(stdout) as { packets: never[]; addon: string[]; libav: string[]; info: { ffmpegVersion: string; license: string; configuration: string }; publisherExit: number; arch: string };
+    const result = JSON.parse(stdout) as { packets: never[]; addon: string[]; libav: string[]; info: { ffmpegVersion: string; license: string; configuration: string; tls: string }; publisherExit: number; arch: string };
     expect(result.arch).toBe('arm64');
     expect(result.publisherExit).toBe(0);
     expect(result.addon).toEqual([join(project, 'node_modules', 'rtmp-ingest', 'prebuilds', 'linux-arm64', 'rtmp-ingest.glibc.node')]);
     expect(result.libav).toEqual([]);
     expect(result.info.ffmpegVersion).toBe('9.0.2');
-    expect(result.info.license).toBe('LGPL version 2.1 or later');
+    expect(result.info.license).toBe('LGPL version 3 or later');
+    expect(result.info.tls).toBe('mbedtls 3.6.7');
     expect(result.info.configuration).toContain('--arch=aarch64');
     expectSamePackets(result.packets, await probePackets(fixturePath('small')), { label: 'installed package on arm64 (qemu)', interleaving: true });
     const esm = JSON.parse((await run('node', ['smoke.mjs'], { cwd: project, env, timeout: 300_000 })).stdout) as { port: number };
@@ -382,6 +386,7 @@ describe.skipIf(!haveFfmpeg || !havePrebuildCache)('the npm package', () => {
       npm_config_build_from_source: 'true',
       // The tarball build-ffmpeg.sh fetched for this checkout: no second download.
       RTMP_INGEST_FFMPEG_TARBALL: join(root, 'deps', 'src', 'ffmpeg_9.0.2.orig.tar.xz'),
+      RTMP_INGEST_MBEDTLS_TARBALL: join(root, 'deps', 'src', 'mbedtls_3.6.7.orig.tar.bz2'),
     };
     const install = await run('npm', ['install', '--no-audit', '--no-fund', '--foreground-scripts', tarball], { cwd: project, env });
     expect(install.stderr + install.stdout).toMatch(/building from source/);
