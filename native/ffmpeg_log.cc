@@ -20,8 +20,11 @@ struct ThreadRoute {
   uint64_t connection = 0;
   int print_prefix = 1;
   std::string partial;  // FFmpeg often logs one line in several calls
-  std::string last_error;
+  std::string errors;  // the error lines since TakeErrorLines(), "; "-separated
 };
+
+// Enough for TLS's reason, its consequence and the protocol's conclusion.
+constexpr size_t kMaxKeptErrorChars = 1000;
 
 thread_local ThreadRoute t_route;
 
@@ -36,10 +39,11 @@ void Callback(void* avcl, int level, const char* fmt, va_list args) {
   route.partial += line;
   if (route.partial.empty() || route.partial.back() != '\n') return;
   route.partial.pop_back();
-  if (level <= AV_LOG_ERROR) {
+  if (level <= AV_LOG_ERROR && route.errors.size() < kMaxKeptErrorChars) {
     // Without the "[class @ 0x...] " prefix.
     size_t prefix_end = route.partial.rfind("] ");
-    route.last_error = prefix_end == std::string::npos ? route.partial : route.partial.substr(prefix_end + 2);
+    if (!route.errors.empty()) route.errors += "; ";
+    route.errors += prefix_end == std::string::npos ? route.partial : route.partial.substr(prefix_end + 2);
   }
   if (level > route.level) {
     route.partial.clear();
@@ -71,7 +75,7 @@ ScopedLogRoute::ScopedLogRoute(EventQueue* queue, int level, uint64_t connection
   t_route.connection = connection;
 }
 
-std::string TakeLastErrorLine() { return std::exchange(t_route.last_error, {}); }
+std::string TakeErrorLines() { return std::exchange(t_route.errors, {}); }
 
 ScopedLogRoute::~ScopedLogRoute() {
   t_route.queue = nullptr;

@@ -14,9 +14,9 @@ namespace rtmp_ingest {
 // and makes FFmpeg produce lines up to `level`.
 void InstallLogCallback(int level);
 
-// The calling thread's latest FFmpeg error line since the last call (without
-// its "[class @ address]" prefix), whatever the log level; empty if none.
-std::string TakeLastErrorLine();
+// The calling thread's FFmpeg error lines since the last call, "; "-separated
+// (without their "[class @ address]" prefixes), whatever the log level.
+std::string TakeErrorLines();
 
 // Binds the calling thread's FFmpeg log lines to `queue` while it lives;
 // they are tagged with `connection` (0: the server's own).

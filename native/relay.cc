@@ -43,11 +43,11 @@ bool Relay::Connect(const SessionStreams& streams) {
   open.interrupt = {&Sink::OnInterrupt, this};
   open.flush_every_packet = true;
   ErrorInfo error;
-  TakeLastErrorLine();
+  TakeErrorLines();
   output_ = MuxerOutput::Open(open, streams, &error);
   if (!output_) {
-    // FFmpeg's error line says why (a certificate rejected): its AVERROR only says EIO.
-    std::string why = TakeLastErrorLine();
+    // FFmpeg's error lines say why (a certificate rejected): its AVERROR only says EIO.
+    std::string why = TakeErrorLines();
     if (!why.empty()) error.message += " (" + why + ")";
     if (!stopping()) {
       Event failed = NewReport("error");

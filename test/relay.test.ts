@@ -14,6 +14,7 @@ import { killAllChildren } from './helpers/process.js';
 import { publishWithFfmpeg, publishWithGstreamer, requireGstElements, requireTool, GST_PUBLISH_ELEMENTS } from './helpers/publishers.js';
 import { waitUntil } from './helpers/record.js';
 import { probePackets } from './helpers/reference.js';
+import { requireTlsTerminator, startTlsTerminator } from './helpers/tls-terminator.js';
 
 const haveFfmpeg = requireTool('ffmpeg') && requireTool('ffprobe');
 const haveGst = haveFfmpeg && requireGstElements(...GST_PUBLISH_ELEMENTS);
@@ -233,5 +234,42 @@ describe.skipIf(!haveFfmpeg)('relay', () => {
     expect(relay.stats.droppedPackets).toBe(reference.length);
     expect(watched!.dropped()).toBe(reference.length);
     expect(watched!.events).toEqual(['error:ETIMEDOUT']);
+  });
+
+  it('rtmps:// through a TLS terminator into a second rtmp-ingest: frame-accurate with the test CA trusted; refused, with the reason, without it', async () => {
+    expect(requireTlsTerminator()).toBe(true);
+    const target = newIngest({ url: 'rtmp://127.0.0.1:0/out' });
+    const { port: targetPort } = await target.listen();
+    const tls = await startTlsTerminator(targetPort);
+    const ingest = newIngest({ url: 'rtmp://127.0.0.1:0/live/key' });
+    const { port } = await ingest.listen();
+    let untrusted: Relay | undefined;
+    const source = new Promise<Collected & { relay: Relay }>((resolve) =>
+      ingest.once('session', (session) => {
+        const relay = session.relay(tls.url('out/secure'), { tls: { ca: tls.caFile }, maxBufferMs: 60_000 });
+        // The system's CAs (the default) do not include the test CA: verification must fail.
+        untrusted = session.relay(tls.url('out/untrusted'));
+        untrusted.on('error', () => {});
+        const packets: Packet[] = [];
+        session.on('packet', (p) => packets.push(p));
+        resolve({ session, packets, relay, ended: new Promise((r) => session.once('end', (e) => r(e.reason))) });
+      }),
+    );
+    const relayed = nextCollected(target);
+    publishWithFfmpeg(fixturePath('bframes'), `rtmp://127.0.0.1:${port}/live/key`, { realtime: true });
+    const a = await source;
+    const b = await relayed;
+    expect(await a.ended).toBe('eof');
+    expect(await b.ended).toBe('eof');
+    await a.relay.finished;
+    expect(b.session.streamKey).toBe('secure');
+    expectSamePackets(b.packets, a.packets, { interleaving: true, label: 'relayed over rtmps' });
+    expect(a.relay.stats).toMatchObject({ sentPackets: a.packets.length, droppedPackets: 0 });
+    await untrusted!.finished;
+    expect(untrusted!.stats.sentPackets).toBe(0);
+    expect(untrusted!.error?.code).toBe('EIO');
+    expect(untrusted!.error?.message).toMatch(/certificate|verif/i);
+    expect(untrusted!.error?.message).not.toContain('untrusted');
+    expect([...target.sessions.values()].map((s) => s.streamKey)).not.toContain('untrusted');
   });
 });
