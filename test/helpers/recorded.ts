@@ -115,7 +115,7 @@ import { readFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { diffPackets, type PacketField } from './compare.js';
-import { packetHash, toPacketType, type PacketType, type RefPacket } from './reference.js';
+import { packetHash, toPacketType, type FfprobePacketJson, type FfprobeStreamJson, type PacketType, type RefPacket } from './reference.js';
 import { FFPROBE9 } from './ffmpeg9.js';
 
 const execFileAsync = promisify(execFile);
@@ -246,19 +246,10 @@ export function expectedTimeBase(format: RecordFormat, stream: ReceivedStream): 
 
 // --------------------------------------------------------------------- probe
 
+/** reference.ts's ffprobe JSON, with the stream's sample rate and the packets' hex dumps (-show_data). */
 interface FfprobeJson {
-  streams?: Array<{ index: number; codec_type?: string; codec_name?: string; time_base?: string; sample_rate?: string }>;
-  packets?: Array<{
-    stream_index: number;
-    codec_type?: string;
-    pts?: number;
-    dts?: number;
-    duration?: number;
-    size: string | number;
-    flags?: string;
-    data_hash?: string;
-    data?: string;
-  }>;
+  streams?: Array<FfprobeStreamJson & { sample_rate?: string }>;
+  packets?: Array<FfprobePacketJson & { data?: string }>;
 }
 
 /** ffprobe's -show_data hex dump ("00000000: 0000 0001 09f0 ...  ascii") back to bytes. */

@@ -39,7 +39,7 @@ export function toPacketType(codecType: string | undefined): PacketType {
 
 // ffprobe -of json: numbers for pts/dts/duration, strings for size; fields
 // whose value is unknown (AV_NOPTS_VALUE) are omitted.
-interface FfprobePacketJson {
+export interface FfprobePacketJson {
   codec_type?: string;
   stream_index: number;
   pts?: number;
@@ -50,7 +50,7 @@ interface FfprobePacketJson {
   data_hash?: string;
 }
 
-interface FfprobeStreamJson {
+export interface FfprobeStreamJson {
   index: number;
   codec_type?: string;
   codec_name?: string;
