@@ -12,6 +12,8 @@ namespace {
 // A sink's queue never holds more than this, whatever maxBufferMs allows
 // (4K at 45 Mb/s for 20 s).
 constexpr int64_t kMaxQueuedBytes = 128 << 20;
+// 'dropped' reports: at most four a second.
+constexpr int64_t kDroppedReportUs = 250000;
 
 }  // namespace
 
@@ -41,6 +43,7 @@ void Sink::Main() {
       queued_bytes_ = 0;
     }
     if (unwritten > 0) CountDropped(unwritten);
+    ReportDropped(true);
     Event ended = NewReport("ended");
     ended.stats = Stats();
     DescribeEnd(&ended);
@@ -110,6 +113,16 @@ int64_t Sink::TrimLocked() {
 
 void Sink::CountDropped(int64_t packets) {
   dropped_packets_ += packets;
+  unreported_dropped_ += packets;
+  ReportDropped(false);
+}
+
+void Sink::ReportDropped(bool force) {
+  int64_t now = MonotonicMicros();
+  int64_t last = dropped_reported_at_us_.load();
+  if (!force && (now - last < kDroppedReportUs || !dropped_reported_at_us_.compare_exchange_strong(last, now))) return;
+  int64_t packets = unreported_dropped_.exchange(0);
+  if (packets <= 0) return;
   Event dropped = NewReport("dropped");
   dropped.count = packets;
   Report(std::move(dropped));

@@ -89,7 +89,12 @@ class Sink {
   // Pushes a Sink event of this sink (what: 'segment', 'error', ...).
   void Report(Event event);
   Event NewReport(const char* what) const;
+  // Counts dropped packets at once (stats) and reports them as 'dropped' at
+  // most every kDroppedReportUs: a sink dropping packet after packet while a
+  // target is down would otherwise send JS an event per packet.
   void CountDropped(int64_t packets);
+  // Reports what CountDropped has not reported yet (`force`: whatever the time).
+  void ReportDropped(bool force);
   // FFmpeg's interrupt callback for the sink's outputs: true once stopping.
   static int OnInterrupt(void* opaque);
 
@@ -112,6 +117,8 @@ class Sink {
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> finished_{false};
+  std::atomic<int64_t> unreported_dropped_{0};
+  std::atomic<int64_t> dropped_reported_at_us_{0};
 
   std::mutex mu_;  // guards what follows
   std::condition_variable cv_;
