@@ -232,6 +232,8 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
   #deliveryCheckQueued = false;
   /** The addon's final count of packets it did not deliver (set at the end). */
   #undelivered: NativePacketCounts | undefined;
+  /** Delivery was off at some point: only then has the addon anything counted. */
+  #everUndelivered = false;
 
   // stats
   readonly #startedAt = Date.now();
@@ -344,7 +346,7 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
 
   /** A snapshot of the counters: every packet read, whether JS or only the session's sinks took it. */
   get stats(): SessionStats {
-    const extra = this.#undelivered ?? this.#host.undelivered();
+    const extra = this.#undelivered ?? (this.#everUndelivered ? this.#host.undelivered() : undefined);
     let lastPacketAt = this.#lastPacketAt;
     if (extra !== undefined && extra.packets > 0) {
       const at = Date.now() - (Number(process.hrtime.bigint() / 1000n) - extra.lastReadAtUs) / 1000;
@@ -476,6 +478,7 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
     const wanted = consumer || (this.#recorders.size === 0 && this.#relays.size === 0);
     if (wanted === this.#delivering) return;
     this.#delivering = wanted;
+    if (!wanted) this.#everUndelivered = true;
     this.#host.deliverPackets(wanted);
     if (wanted) return;
     // The sinks have every packet: what JS holds for a consumer that never came goes.
@@ -667,7 +670,7 @@ export class IngestSession extends EventEmitter<SessionEvents> implements AsyncI
 
   #end(reason: EndReason, error?: IngestError, undelivered?: NativePacketCounts): void {
     if (this.#ended) return;
-    this.#undelivered = undelivered ?? this.#host.undelivered();
+    this.#undelivered = undelivered ?? (this.#everUndelivered ? this.#host.undelivered() : undefined);
     this.#ended = true;
     this.#endReason = reason;
     this.#error = error;
